@@ -1,0 +1,111 @@
+"""MMIO bus: device register windows in the address space, and the CPU's access costs.
+
+Software (driver ports) reaches devices only through ``ioread32``/``iowrite32`` (and the
+64-bit forms). A posted write costs the issuing CPU ``posted_write_ns`` and becomes visible
+to the device when it lands; a read stalls the CPU for the full round trip and samples the
+register at the midpoint, when the request reaches the device. An address that no window
+claims raises ``BusError``: nothing silently reads as zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .event_kernel import NS, Simulator
+from .memory import AddressSpace, BusError, MmioHandler, MmioRegion
+from .presets import MmioParams
+
+
+@dataclass
+class MmioAccess:
+    """One MMIO access, for traces: time (ps), kind 'R'/'W', address, size, value."""
+
+    time: int
+    kind: str
+    addr: int
+    size: int
+    value: int
+    region: str
+
+
+class MmioBus:
+    """Routes register accesses to device windows and charges their latency."""
+
+    def __init__(self, sim: Simulator, space: AddressSpace, params: MmioParams) -> None:
+        self.sim = sim
+        self.space = space
+        self.params = params
+        self.reads = 0
+        self.writes = 0
+        self.observers: list[Callable[[MmioAccess], None]] = []
+
+    def map(self, base: int, size: int, handler: MmioHandler, name: str) -> MmioRegion:
+        """Register a device window at ``base``."""
+        region = MmioRegion(name, base, size, handler)
+        self.space.add(region)
+        return region
+
+    def unmap(self, region: MmioRegion) -> None:
+        self.space.remove(region)
+
+    # ------------------------------------------------------------ raw dispatch
+    def _check(self, addr: int, size: int) -> None:
+        if size not in (1, 2, 4, 8) or addr % size:
+            raise BusError(addr, size, f"misaligned {size}-byte MMIO access")
+
+    def dispatch_read(self, addr: int, size: int) -> int:
+        """Perform a register read now, without timing (device side of the access)."""
+        self._check(addr, size)
+        region = self.space.mmio_region(addr, size, "MMIO read")
+        value = int(region.handler.mmio_read(addr - region.base, size)) & ((1 << (8 * size)) - 1)
+        self.reads += 1
+        for obs in self.observers:
+            obs(MmioAccess(self.sim.now, "R", addr, size, value, region.name))
+        return value
+
+    def dispatch_write(self, addr: int, size: int, value: int) -> None:
+        """Perform a register write now, without timing."""
+        self._check(addr, size)
+        region = self.space.mmio_region(addr, size, "MMIO write")
+        self.writes += 1
+        for obs in self.observers:
+            obs(MmioAccess(self.sim.now, "W", addr, size, value, region.name))
+        region.handler.mmio_write(addr - region.base, size, value & ((1 << (8 * size)) - 1))
+
+    # ------------------------------------------------------------ CPU accesses
+    def read(self, addr: int, size: int = 4) -> int:
+        """A CPU load from a register: stalls the calling process for the round trip.
+
+        Called outside any process (test set-up, a debugger), the access is immediate.
+        """
+        if self.sim.current is None:
+            return self.dispatch_read(addr, size)
+        half = int(self.params.read_round_trip_ns * NS) // 2
+        self.space.mmio_region(addr, size, "MMIO read")  # fail before spending time
+        self.sim.sleep(half)
+        value = self.dispatch_read(addr, size)
+        self.sim.sleep(int(self.params.read_round_trip_ns * NS) - half)
+        return value
+
+    def write(self, addr: int, value: int, size: int = 4) -> None:
+        """A CPU store to a register: the CPU pays the posted-write cost, then it lands."""
+        if self.sim.current is None:
+            self.dispatch_write(addr, size, value)
+            return
+        self.space.mmio_region(addr, size, "MMIO write")
+        self.sim.sleep(int(self.params.posted_write_ns * NS))
+        self.dispatch_write(addr, size, value)
+
+    # Kernel-style names (include/asm-generic/io.h).
+    def ioread32(self, addr: int) -> int:
+        return self.read(addr, 4)
+
+    def iowrite32(self, value: int, addr: int) -> None:
+        self.write(addr, value, 4)
+
+    def ioread64(self, addr: int) -> int:
+        return self.read(addr, 8)
+
+    def iowrite64(self, value: int, addr: int) -> None:
+        self.write(addr, value, 8)

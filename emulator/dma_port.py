@@ -1,0 +1,66 @@
+"""A device's memory master port: DMA reads and writes through the IOMMU into RAM.
+
+Devices never touch ``PhysicalMemory`` directly; they go through their port, so the IOMMU
+and the bus decide what they may reach. Every check happens before a byte moves.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .iommu import Iommu
+from .memory import BusError, PhysicalMemory
+
+
+class DmaPort:
+    """Memory access on behalf of one device (``device`` names its IOMMU domain)."""
+
+    def __init__(self, mem: PhysicalMemory, iommu: Iommu, device: str, node: int) -> None:
+        self.mem = mem
+        self.iommu = iommu
+        self.device = device
+        self.node = node
+
+    def resolve(self, addr: int, size: int, write: bool) -> list[tuple[int, int]]:
+        """Physical pieces of a device access; raises IommuFault or BusError, moves nothing."""
+        pieces = self.iommu.translate(self.device, addr, size, write)
+        for phys, n in pieces:
+            if not self.mem.is_ram(phys, n):
+                raise BusError(phys, n, "DMA write" if write else "DMA read")
+        return pieces
+
+    def node_of(self, addr: int, write: bool = False) -> int:
+        phys = self.iommu.translate(self.device, addr, 1, write)[0][0]
+        return self.mem.node_of(phys)
+
+    def read(self, addr: int, size: int) -> np.ndarray:
+        pieces = self.resolve(addr, size, False)
+        if len(pieces) == 1:
+            return self.mem.read(pieces[0][0], size)
+        return np.concatenate([self.mem.read(p, n) for p, n in pieces])
+
+    def write(self, addr: int, data: np.ndarray) -> None:
+        pieces = self.resolve(addr, data.size, True)
+        pos = 0
+        for p, n in pieces:
+            self.mem.write(p, data[pos : pos + n])
+            pos += n
+
+    def copy(self, dst: int, src: int, size: int) -> None:
+        """Device-side memcpy; both ranges are checked before anything moves."""
+        src_pieces = self.resolve(src, size, False)
+        dst_pieces = self.resolve(dst, size, True)
+        if len(src_pieces) == 1 and len(dst_pieces) == 1:
+            self.mem.copy(dst_pieces[0][0], src_pieces[0][0], size)
+            return
+        data = np.concatenate([self.mem.read(p, n) for p, n in src_pieces])
+        pos = 0
+        for p, n in dst_pieces:
+            self.mem.write(p, data[pos : pos + n])
+            pos += n
+
+    def read_u32(self, addr: int) -> int:
+        return int(self.read(addr, 4).view("<u4")[0])
+
+    def write_u32(self, addr: int, value: int) -> None:
+        self.write(addr, np.array([value & 0xFFFFFFFF], "<u4").view(np.uint8))

@@ -1,0 +1,348 @@
+"""Discrete-event kernel: integer-picosecond time, an event heap, and greenlet processes.
+
+Ordering is (time, priority, sequence): equal times run by priority (lower first), then in
+the order they were scheduled, so a run is fully deterministic for a given seed. Software
+(driver and kernel ports) runs as *processes*: plain synchronous Python functions executed
+in greenlets that block in simulated time (``sleep``, wait queues), the way a kernel thread
+blocks in ``schedule()``. Idle components cost nothing: only scheduled events are visited.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from greenlet import greenlet
+
+# Time units, in picoseconds.
+PS = 1
+NS = 1_000
+US = 1_000_000
+MS = 1_000_000_000
+S = 1_000_000_000_000
+
+
+class SimulationError(RuntimeError):
+    """Misuse of the event kernel (blocking outside a process, time running backwards...)."""
+
+
+class Event:
+    """One scheduled callback; ``cancel()`` leaves it in the heap but makes it a no-op."""
+
+    __slots__ = ("args", "callback", "cancelled", "priority", "seq", "time")
+
+    def __init__(
+        self, time: int, priority: int, seq: int, callback: Callable[..., Any], args: tuple[Any, ...]
+    ) -> None:
+        self.time = time
+        self.priority = priority
+        self.seq = seq
+        self.callback = callback
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def __lt__(self, other: Event) -> bool:
+        return (self.time, self.priority, self.seq) < (other.time, other.priority, other.seq)
+
+    def __repr__(self) -> str:
+        name = getattr(self.callback, "__qualname__", repr(self.callback))
+        return f"Event(t={self.time}ps, prio={self.priority}, seq={self.seq}, {name})"
+
+
+class Process:
+    """A piece of software running in simulated time (a kernel thread, an IRQ handler, a task).
+
+    ``core`` names the CPU core whose cycles the process charges (see ``emulator.cpu``).
+    """
+
+    def __init__(
+        self, sim: Simulator, fn: Callable[..., Any], args: tuple[Any, ...], name: str, core: int
+    ) -> None:
+        self.sim = sim
+        self.fn = fn
+        self.args = args
+        self.name = name
+        self.core = core
+        self.glet: greenlet | None = None
+        self.started = False
+        self.finished = False
+        self.result: Any = None
+        self.exception: BaseException | None = None
+        self._joiners: list[Waiter] = []
+        self.data: dict[str, Any] = {}  # per-process software state (e.g. "in_irq")
+
+    def _body(self, _start_value: Any = None) -> None:
+        try:
+            self.result = self.fn(*self.args)
+        except BaseException as exc:  # noqa: BLE001 - reported by the scheduler or join()
+            self.exception = exc
+        finally:
+            self.finished = True
+            for w in self._joiners:
+                w.fire(True)
+            self._joiners.clear()
+
+    @property
+    def alive(self) -> bool:
+        return not self.finished
+
+    def join(self, timeout: int | None = None) -> bool:
+        """Block the calling process until this one ends; re-raise its exception."""
+        if not self.finished:
+            w = self.sim.waiter()
+            self._joiners.append(w)
+            if not w.wait(timeout):
+                self._joiners.remove(w)
+                return False
+        if self.exception is not None:
+            self.sim._reported.add(id(self))
+            raise self.exception
+        return True
+
+    def __repr__(self) -> str:
+        state = "done" if self.finished else ("running" if self.started else "new")
+        return f"Process({self.name!r}, core={self.core}, {state})"
+
+
+class Simulator:
+    """The event kernel. ``now`` is the simulated time in picoseconds."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.now: int = 0
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self._heap: list[Event] = []
+        self._seq = 0
+        self._until: int | None = None
+        self._main: greenlet | None = None
+        self._current: Process | None = None
+        self._reported: set[int] = set()
+        self.events_processed = 0
+        self.fast_forwards = 0
+
+    # ----------------------------------------------------------------- scheduling
+    def schedule(
+        self, delay: int, callback: Callable[..., Any], *args: Any, priority: int = 0
+    ) -> Event:
+        """Run ``callback(*args)`` ``delay`` picoseconds from now."""
+        if delay < 0:
+            raise SimulationError(f"negative delay {delay}")
+        return self.schedule_at(self.now + int(delay), callback, *args, priority=priority)
+
+    def schedule_at(
+        self, time: int, callback: Callable[..., Any], *args: Any, priority: int = 0
+    ) -> Event:
+        """Run ``callback(*args)`` at absolute time ``time`` (never in the past)."""
+        if time < self.now:
+            raise SimulationError(f"cannot schedule at {time} ps, now is {self.now} ps")
+        self._seq += 1
+        ev = Event(int(time), priority, self._seq, callback, args)
+        heapq.heappush(self._heap, ev)
+        return ev
+
+    @staticmethod
+    def cancel(event: Event) -> None:
+        event.cancel()
+
+    def peek(self) -> int | None:
+        """Time of the next live event, or None when idle."""
+        heap = self._heap
+        while heap and heap[0].cancelled:
+            heapq.heappop(heap)
+        return heap[0].time if heap else None
+
+    @property
+    def idle(self) -> bool:
+        return self.peek() is None
+
+    # ----------------------------------------------------------------- running
+    def step(self) -> bool:
+        """Run the next live event; False when there is none."""
+        heap = self._heap
+        while heap:
+            ev = heapq.heappop(heap)
+            if ev.cancelled:
+                continue
+            self.now = ev.time
+            self.events_processed += 1
+            ev.callback(*ev.args)
+            return True
+        return False
+
+    def run(
+        self,
+        until: int | None = None,
+        *,
+        condition: Callable[[], bool] | None = None,
+        max_events: int | None = None,
+    ) -> int:
+        """Run events until idle, until time ``until`` (inclusive), or until ``condition()``.
+
+        Returns the number of events processed. With ``until`` the clock ends exactly at
+        ``until`` even if the heap empties earlier, like gem5's ``simulate(ticks)``.
+        """
+        if self._current is not None:
+            raise SimulationError("Simulator.run() called from inside a process")
+        self._main = greenlet.getcurrent()
+        self._until = until
+        n = 0
+        try:
+            while True:
+                if condition is not None and condition():
+                    break
+                if max_events is not None and n >= max_events:
+                    break
+                t = self.peek()
+                if t is None or (until is not None and t > until):
+                    break
+                self.step()
+                n += 1
+            if until is not None and self.now < until and (condition is None or not condition()):
+                self.now = until
+        finally:
+            self._until = None
+        return n
+
+    def run_until_idle(self) -> int:
+        return self.run()
+
+    def run_until(self, condition: Callable[[], bool], timeout: int | None = None) -> bool:
+        """Run until ``condition()`` holds; False if the heap drains or ``timeout`` passes."""
+        limit = None if timeout is None else self.now + timeout
+        self.run(until=limit, condition=condition)
+        return condition()
+
+    # ----------------------------------------------------------------- processes
+    def spawn(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        name: str | None = None,
+        core: int = 0,
+        delay: int = 0,
+        priority: int = 0,
+    ) -> Process:
+        """Create a process that starts ``delay`` ps from now on CPU ``core``."""
+        proc = Process(self, fn, args, name or getattr(fn, "__name__", "process"), core)
+        self.schedule(delay, self._resume, proc, None, priority=priority)
+        return proc
+
+    @property
+    def current(self) -> Process | None:
+        """The process running now, or None when called from an event callback."""
+        return self._current
+
+    def require_process(self) -> Process:
+        if self._current is None:
+            raise SimulationError("this call blocks in simulated time: run it inside sim.spawn()")
+        return self._current
+
+    def _resume(self, proc: Process, value: Any) -> None:
+        if proc.finished:
+            return
+        if proc.glet is None:
+            proc.glet = greenlet(proc._body)  # parent = the scheduler greenlet
+            proc.started = True
+        prev = self._current
+        self._current = proc
+        try:
+            proc.glet.switch(value)
+        finally:
+            self._current = prev
+        if proc.finished and proc.exception is not None and not proc._joiners:
+            # An unhandled exception in a process is a bug: stop the run loudly
+            # (joined processes re-raise in their joiner instead).
+            if id(proc) not in self._reported:
+                self._reported.add(id(proc))
+                raise proc.exception
+
+    def _switch_out(self) -> Any:
+        """Give control back to the scheduler; returns the value passed to ``_resume``."""
+        assert self._main is not None
+        return self._main.switch()
+
+    def _can_fast_forward(self, target: int) -> bool:
+        """True when no event (or bound) lies at or before ``target``: time can just jump."""
+        if self._until is not None and target > self._until:
+            return False
+        t = self.peek()
+        return t is None or t > target
+
+    def sleep(self, delay: int) -> None:
+        """Block the current process for ``delay`` ps.
+
+        Fast path: when nothing else is scheduled up to the wake-up time, the clock simply
+        jumps; this is exactly what the scheduler would do, without the context switch.
+        """
+        if delay < 0:
+            raise SimulationError(f"negative sleep {delay}")
+        self.require_process()
+        target = self.now + int(delay)
+        if self._can_fast_forward(target):
+            self.now = target
+            self.fast_forwards += 1
+            return
+        self.schedule_at(target, self._resume, self._current, None)
+        self._switch_out()
+
+    def sleep_until(self, time: int) -> None:
+        self.sleep(max(0, int(time) - self.now))
+
+    def yield_now(self) -> None:
+        """Let every other event scheduled for this instant run first (cond_resched())."""
+        proc = self.require_process()
+        self.schedule(0, self._resume, proc, None, priority=1)
+        self._switch_out()
+
+    def waiter(self) -> Waiter:
+        """A one-shot wake-up token for the current process (see ``Waiter``)."""
+        return Waiter(self, self.require_process())
+
+
+class Waiter:
+    """One blocking wait of one process: fired at most once, by a waker or by its timeout.
+
+    Wait queues hold waiters, not processes, so a late wake-up can never resume a process
+    that has meanwhile moved on to another wait.
+    """
+
+    __slots__ = ("fired", "proc", "sim", "value")
+
+    def __init__(self, sim: Simulator, proc: Process) -> None:
+        self.sim = sim
+        self.proc = proc
+        self.fired = False
+        self.value: Any = None
+
+    def fire(self, value: Any = True) -> bool:
+        """Wake the waiting process (at the current time); False if already fired."""
+        if self.fired:
+            return False
+        self.fired = True
+        self.value = value
+        self.sim.schedule(0, self.sim._resume, self.proc, value)
+        return True
+
+    def wait(self, timeout: int | None = None) -> bool:
+        """Block until fired (True) or until ``timeout`` ps pass (False)."""
+        sim = self.sim
+        if sim.current is not self.proc:
+            raise SimulationError("a Waiter can only be waited on by the process that made it")
+        timer: Event | None = None
+        if not self.fired and timeout is not None:
+            timer = sim.schedule(max(0, int(timeout)), self._expire)
+        sim._switch_out()  # resumed exactly once, by fire() (a waker or the timeout)
+        if timer is not None:
+            timer.cancel()
+        return self.value is not _TIMEOUT
+
+    def _expire(self) -> None:
+        self.fire(_TIMEOUT)
+
+
+_TIMEOUT = object()

@@ -1,0 +1,116 @@
+"""IOMMU: per-device I/O page tables between a DMA engine and physical memory.
+
+Modes (ptdma-model §8): ``off`` and ``passthrough`` let a device reach any RAM address
+(IOVA = physical); ``translated`` lets it reach only pages mapped for it, with the
+permission they were mapped with. A device access outside its mappings raises
+``IommuFault`` before any byte moves (the engine turns it into ILLEGAL_MEM_ADDR).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .frame_allocator import PAGE_SIZE
+
+IOMMU_MODES = ("off", "passthrough", "translated")
+IOVA_BASE = 0x1_0000_0000  # IOVAs handed out from 4 GiB up (DMA_BIT_MASK(48) devices)
+
+
+class IommuFault(Exception):
+    """A device access the IOMMU refused (no mapping, or a write to a read-only mapping)."""
+
+    def __init__(self, device: str, iova: int, size: int, write: bool, why: str) -> None:
+        kind = "write" if write else "read"
+        super().__init__(f"IOMMU fault: {device} {kind} of {size} B at IOVA {iova:#x}: {why}")
+        self.device = device
+        self.iova = iova
+        self.size = size
+        self.write = write
+
+
+@dataclass
+class IommuDomain:
+    """One device's I/O page table: IOVA page -> (physical page, writable)."""
+
+    device: str
+    pages: dict[int, tuple[int, bool]] = field(default_factory=dict)
+    next_iova: int = IOVA_BASE
+    faults: int = 0
+    mapped_pages: int = 0
+
+
+class Iommu:
+    """The platform IOMMU; one domain per device."""
+
+    def __init__(self, mode: str = "off") -> None:
+        if mode not in IOMMU_MODES:
+            raise ValueError(f"IOMMU mode {mode!r} not in {IOMMU_MODES}")
+        self.mode = mode
+        self.domains: dict[str, IommuDomain] = {}
+
+    @property
+    def translating(self) -> bool:
+        return self.mode == "translated"
+
+    def domain(self, device: str) -> IommuDomain:
+        d = self.domains.get(device)
+        if d is None:
+            d = self.domains[device] = IommuDomain(device)
+        return d
+
+    def map(self, device: str, phys: int, size: int, writable: bool = True) -> int:
+        """Map [phys, phys+size) for ``device``; returns the IOVA of ``phys``.
+
+        Without translation the IOVA is the physical address (``dma_map_page`` on
+        passthrough). With it, a fresh IOVA range is allocated, page granular, so the
+        offset inside the first page is kept.
+        """
+        if not self.translating:
+            return phys
+        d = self.domain(device)
+        first = phys // PAGE_SIZE
+        last = (phys + max(size, 1) - 1) // PAGE_SIZE
+        npages = last - first + 1
+        iova_page = d.next_iova // PAGE_SIZE
+        d.next_iova += npages * PAGE_SIZE
+        for i in range(npages):
+            d.pages[iova_page + i] = (first + i, writable)
+        d.mapped_pages += npages
+        return iova_page * PAGE_SIZE + phys % PAGE_SIZE
+
+    def unmap(self, device: str, iova: int, size: int) -> None:
+        if not self.translating:
+            return
+        d = self.domain(device)
+        first = iova // PAGE_SIZE
+        last = (iova + max(size, 1) - 1) // PAGE_SIZE
+        for p in range(first, last + 1):
+            if d.pages.pop(p, None) is not None:
+                d.mapped_pages -= 1
+
+    def translate(self, device: str, iova: int, size: int, write: bool) -> list[tuple[int, int]]:
+        """Physical pieces (address, length) of an access, or IommuFault (nothing moves)."""
+        if not self.translating:
+            return [(iova, size)]
+        d = self.domain(device)
+        out: list[tuple[int, int]] = []
+        pos = 0
+        while pos < size:
+            a = iova + pos
+            page, off = divmod(a, PAGE_SIZE)
+            entry = d.pages.get(page)
+            if entry is None:
+                d.faults += 1
+                raise IommuFault(device, a, size - pos, write, "no mapping")
+            phys_page, writable = entry
+            if write and not writable:
+                d.faults += 1
+                raise IommuFault(device, a, size - pos, write, "read-only mapping")
+            n = min(size - pos, PAGE_SIZE - off)
+            phys = phys_page * PAGE_SIZE + off
+            if out and out[-1][0] + out[-1][1] == phys:
+                out[-1] = (out[-1][0], out[-1][1] + n)
+            else:
+                out.append((phys, n))
+            pos += n
+        return out

@@ -1,0 +1,162 @@
+"""Platform presets: every timing parameter of a platform, named, with its unit and source.
+
+One place per platform. Hardware parameters come from ../shared/reference/ptdma-model.md §8
+and calibration.md §1; "est" marks an engineering estimate (a calibration knob), never a
+per-experiment correction factor. Software costs are CPU cycles of named kernel operations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+GiB = 1 << 30
+
+
+@dataclass(frozen=True)
+class ClockParams:
+    cpu_freq_hz: int = 2_000_000_000  # seed: cpuinfo_cur_freq 2 GHz, performance governor
+    device_freq_hz: int = 1_000_000_000  # ptdma-model §2 EXT_TIMEBASE = 1000 ps
+
+
+@dataclass(frozen=True)
+class TopologyParams:
+    sockets: int = 2  # seed: 2 sockets, 1 NUMA node each
+    node_size_bytes: int = 64 * GiB  # est; the seed does not state the memory size
+    ccds_per_socket: int = 4  # est: 16-core Zen 3 EPYC part with 4 CCDs (e.g. 7313)
+    cores_per_ccd: int = 4  # seed: "32 cores" over 2 sockets
+    dma_engine_slots: int = 16  # ptdma-model §1: N = 1..16 engines
+    # Node of each DMA engine (PCI device node): the first half on socket 0. est
+    dma_engines_per_node: int = 8
+    mmio_base: int = 0xFE_0000_0000  # above both nodes' RAM; 64 KiB window per engine
+    mmio_window: int = 0x1_0000  # ptdma-model §1
+
+
+@dataclass(frozen=True)
+class MemoryTimingParams:
+    read_latency_local_ns: float = 120.0  # ptdma-model §8 (Rome DRAM 122 ns, NPS1)
+    read_latency_remote_ns: float = 200.0  # ptdma-model §8, est
+    write_latency_local_ns: float = 80.0  # ptdma-model §8, est
+    write_latency_remote_ns: float = 160.0  # ptdma-model §8, est
+    node_bandwidth_gbps: float = 160.0  # calibration §1: 8 x DDR4-3200 sustained, est
+    link_bandwidth_gbps: float = 70.0  # ptdma-model §8: xGMI per direction, est
+    line_bytes: int = 64
+
+
+@dataclass(frozen=True)
+class MmioParams:
+    posted_write_ns: float = 150.0  # ptdma-model §8: posted PCIe write until visible, est
+    read_round_trip_ns: float = 800.0  # ptdma-model §8: uncached MMIO read, est
+
+
+@dataclass(frozen=True)
+class InterruptParams:
+    msi_to_handler_ns: float = 1000.0  # ptdma-model §8: MSI -> handler entry, est
+    handler_software_ns: float = 200.0  # ptdma-model §8: handler work excluding MMIO, est
+
+
+@dataclass(frozen=True)
+class CpuCopyParams:
+    core_copy_gbps: float = 12.0  # est: one Zen 3 core streaming remote->local with prefetch
+    ccd_copy_gbps: float = 11.0  # calibration §1: copies confined to one CCD cap near 11 GB/s
+    copy_startup_ns: float = 30.0  # est: first-miss overlap with rep movsb setup
+
+
+@dataclass(frozen=True)
+class DmaEngineParams:
+    """PTDMA engine timing (ptdma-model §8); the device clock is ClockParams.device_freq_hz."""
+
+    desc_fetch_extra_ns: float = 100.0  # fetch = local DRAM latency + 100 ns ~ 220 ns, est
+    decode_cycles: int = 20  # descriptor decode / setup, est
+    completion_cycles: int = 50  # write-backs, HEAD update, MSI send, est
+    rd_slots: int = 32  # outstanding 64 B read lines (Little's law: 12.5 GB/s x 160 ns / 64 B)
+    engine_cap_gbps: float = 12.5  # per-engine streaming cap (token bucket), calibration §4
+    ring_entries: int = 32  # CMD_Q_LEN
+    max_ring_log2: int = 8  # model accepts N = 2..256
+
+
+@dataclass(frozen=True)
+class HostSoftwareParams:
+    """Host-side costs of the DMA software path (ptdma-model §8), in ns."""
+
+    dma_map_ns: float = 150.0  # dma_map_page / unmap, each, est
+    workqueue_wakeup_ns: float = 5000.0  # AE4 worker wake-up, est
+
+
+# Cycle costs of kernel operations charged by the ports (CPU cycles at ClockParams.cpu_freq_hz).
+# Sources: est, to be calibrated against calibration.md §2 (seed table) with one parameter set.
+DEFAULT_CPU_OP_CYCLES: dict[str, int] = {
+    "syscall_entry": 400,  # entry/exit + copy_from_user of the argument arrays, est
+    "migrate_pages_call": 12_000,  # per-call fixed work in migrate_pages(), est (seed 4KB row)
+    "migrate_pages_batch_call": 300,  # per batch: list setup, stats, est
+    "isolate_folio": 300,  # folio_isolate_lru + list add, est
+    "alloc_dst_folio": 400,  # get_new_folio -> alloc_pages on the target node, est
+    "folio_lock": 50,  # folio_trylock / folio_unlock pair, est
+    "unmap_per_mapping": 600,  # try_to_migrate_one: rmap walk + migration PTE, est
+    "tlb_flush_batch": 2_000,  # try_to_unmap_flush: IPIs, est
+    "metadata_copy": 300,  # folio_migrate_flags + mapping, est
+    "pte_restore_per_mapping": 500,  # remove_migration_ptes per mapping, est
+    "lru_add": 150,  # folio_add_lru, est
+    "folio_put": 50,  # reference drop, est
+    "migrate_folio_done": 100,  # stats + putback, est
+    "kmalloc": 100,  # small slab allocation, est
+    "cond_resched": 20,  # est
+    "list_op": 10,  # list_add / list_del / list_cut, est
+}
+
+
+@dataclass(frozen=True)
+class PlatformPreset:
+    """Everything that defines one emulated platform."""
+
+    name: str
+    description: str
+    clocks: ClockParams = field(default_factory=ClockParams)
+    topology: TopologyParams = field(default_factory=TopologyParams)
+    memory: MemoryTimingParams = field(default_factory=MemoryTimingParams)
+    mmio: MmioParams = field(default_factory=MmioParams)
+    interrupts: InterruptParams = field(default_factory=InterruptParams)
+    cpu_copy: CpuCopyParams = field(default_factory=CpuCopyParams)
+    dma: DmaEngineParams = field(default_factory=DmaEngineParams)
+    host: HostSoftwareParams = field(default_factory=HostSoftwareParams)
+    cpu_op_cycles: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CPU_OP_CYCLES))
+
+    def replace(self, **changes: Any) -> PlatformPreset:
+        """A copy with whole sections or ``section__field`` values changed.
+
+        Example: ``preset.replace(dma__engine_cap_gbps=16.0, mmio__read_round_trip_ns=500)``.
+        """
+        direct = {k: v for k, v in changes.items() if "__" not in k}
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in changes.items():
+            if "__" in key:
+                section, name = key.split("__", 1)
+                nested.setdefault(section, {})[name] = value
+        for section, values in nested.items():
+            current = getattr(self, section)
+            if isinstance(current, dict):
+                merged = dict(current)
+                merged.update(values)
+                direct[section] = merged
+            else:
+                direct[section] = dataclasses.replace(current, **values)
+        return dataclasses.replace(self, **direct)
+
+
+PRESETS: dict[str, PlatformPreset] = {
+    "zen3-epyc-2s": PlatformPreset(
+        name="zen3-epyc-2s",
+        description=(
+            "AMD Zen 3 EPYC, 2 sockets / 2 NUMA nodes, 2 GHz, PTDMA engines "
+            "(the seed RFC's test box, calibration.md §1)"
+        ),
+    ),
+}
+
+
+def get_preset(name: str = "zen3-epyc-2s") -> PlatformPreset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown platform preset {name!r}; known: {', '.join(PRESETS)}") from None
