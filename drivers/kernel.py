@@ -1,0 +1,39 @@
+"""The emulated kernel: one instance per platform, holding each subsystem's state.
+
+The C code keeps subsystem state in globals; the ports keep it here so several platforms
+can live in one Python process. Subsystems attach themselves with ``subsystem(cls)``,
+which builds ``cls(kernel)`` once and returns the same instance afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from emulator.platform import Platform
+
+T = TypeVar("T")
+
+
+class Kernel:
+    """Per-platform kernel context: the platform plus lazily built subsystems."""
+
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.sim = platform.sim
+        self.cpu = platform.cpu
+        self.bus = platform.bus
+        self.irq = platform.irq
+        self.mem = platform.mem
+        self._subsystems: dict[type[Any], Any] = {}
+        self.log: list[tuple[int, str]] = []  # (time ps, message): the port's printk
+
+    def subsystem(self, cls: type[T]) -> T:
+        """The kernel's single instance of ``cls`` (constructed as ``cls(kernel)``)."""
+        obj = self._subsystems.get(cls)
+        if obj is None:
+            obj = cls(self)  # type: ignore[call-arg]
+            self._subsystems[cls] = obj
+        return obj  # type: ignore[no-any-return]
+
+    def printk(self, msg: str) -> None:
+        self.log.append((self.sim.now, msg))
