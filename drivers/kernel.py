@@ -31,7 +31,7 @@ class Kernel:
         """The kernel's single instance of ``cls`` (constructed as ``cls(kernel)``)."""
         obj = self._subsystems.get(cls)
         if obj is None:
-            obj = cls(self)  # type: ignore[call-arg]
+            obj = cls(self)
             self._subsystems[cls] = obj
         return obj  # type: ignore[no-any-return]
 

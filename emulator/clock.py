@@ -20,7 +20,7 @@ class ClockDomain:
 
     def cycles_to_ps(self, cycles: float) -> int:
         """Duration of ``cycles`` cycles in ps (rounded to the nearest ps)."""
-        return int(round(cycles * S / self.freq_hz))
+        return round(cycles * S / self.freq_hz)
 
     def ps_to_cycles(self, ps: int) -> float:
         """Cycles elapsed in ``ps`` picoseconds (fractional)."""

@@ -101,7 +101,13 @@ class CpuModel:
         p = self.copy_params
         start = self.sim.now + int(p.copy_startup_ns * NS) * ncopies
         return self.timing.stream(
-            start, nbytes, core.node, src_node, dst_node, p.core_copy_gbps, [self.ccd_port[core.ccd]]
+            start,
+            nbytes,
+            core.node,
+            src_node,
+            dst_node,
+            p.core_copy_gbps,
+            [self.ccd_port[core.ccd]],
         )
 
     def copy(self, dst: int, src: int, nbytes: int, what: str = "copy") -> None:
@@ -111,7 +117,11 @@ class CpuModel:
         self._spend_until(t.end, nbytes, what)
 
     def copy_many(
-        self, dsts: Sequence[int] | np.ndarray, srcs: Sequence[int] | np.ndarray, sizes: Sequence[int] | np.ndarray, what: str = "copy"
+        self,
+        dsts: Sequence[int] | np.ndarray,
+        srcs: Sequence[int] | np.ndarray,
+        sizes: Sequence[int] | np.ndarray,
+        what: str = "copy",
     ) -> None:
         """A run of copies by the current core (e.g. ``folios_copy``), timed as one stream per
         (src node, dst node) pair plus a start-up cost per copy."""

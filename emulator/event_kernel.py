@@ -34,7 +34,12 @@ class Event:
     __slots__ = ("args", "callback", "cancelled", "priority", "seq", "time")
 
     def __init__(
-        self, time: int, priority: int, seq: int, callback: Callable[..., Any], args: tuple[Any, ...]
+        self,
+        time: int,
+        priority: int,
+        seq: int,
+        callback: Callable[..., Any],
+        args: tuple[Any, ...],
     ) -> None:
         self.time = time
         self.priority = priority
@@ -79,10 +84,12 @@ class Process:
     def _body(self, _start_value: Any = None) -> None:
         try:
             self.result = self.fn(*self.args)
-        except BaseException as exc:  # noqa: BLE001 - reported by the scheduler or join()
+        except BaseException as exc:  # reported by the scheduler or by join()
             self.exception = exc
         finally:
             self.finished = True
+            if self._joiners:  # a joiner will see (and re-raise) the exception
+                self.sim._reported.add(id(self))
             for w in self._joiners:
                 w.fire(True)
             self._joiners.clear()
@@ -228,7 +235,8 @@ class Simulator:
         priority: int = 0,
     ) -> Process:
         """Create a process that starts ``delay`` ps from now on CPU ``core``."""
-        proc = Process(self, fn, args, name or getattr(fn, "__name__", "process"), core)
+        label = name or str(getattr(fn, "__name__", "process"))
+        proc = Process(self, fn, args, label, core)
         self.schedule(delay, self._resume, proc, None, priority=priority)
         return proc
 
@@ -254,12 +262,11 @@ class Simulator:
             proc.glet.switch(value)
         finally:
             self._current = prev
-        if proc.finished and proc.exception is not None and not proc._joiners:
-            # An unhandled exception in a process is a bug: stop the run loudly
-            # (joined processes re-raise in their joiner instead).
-            if id(proc) not in self._reported:
-                self._reported.add(id(proc))
-                raise proc.exception
+        # An unhandled exception in a process is a bug: stop the run loudly (a joined
+        # process re-raises in its joiner instead, see Process._body).
+        if proc.finished and proc.exception is not None and id(proc) not in self._reported:
+            self._reported.add(id(proc))
+            raise proc.exception
 
     def _switch_out(self) -> Any:
         """Give control back to the scheduler; returns the value passed to ``_resume``."""

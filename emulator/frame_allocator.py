@@ -83,7 +83,9 @@ class FrameAllocator:
             if self._bump + nblocks * (PAGE_SIZE << MAX_ORDER) > self.base + self.size:
                 for j in range(i):
                     self.free_pages_block(int(out[j]), order)
-                raise OutOfMemory(f"node {self.node}: cannot allocate {count} blocks of order {order}")
+                raise OutOfMemory(
+                    f"node {self.node}: cannot allocate {count} blocks of order {order}"
+                )
             addrs = self._bump + np.arange(nblocks * per_block, dtype=np.int64) * step
             self._bump += nblocks * (PAGE_SIZE << MAX_ORDER)
             out[i:] = addrs[:left]

@@ -10,6 +10,7 @@ touched, each byte is touched once, and copies are single numpy operations.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import mmap
 from collections.abc import Iterator
 from typing import Protocol
@@ -64,10 +65,8 @@ def _anon_chunk(size: int) -> np.ndarray:
     buf = mmap.mmap(-1, size, flags=flags)
     advice = getattr(mmap, "MADV_HUGEPAGE", None)
     if advice is not None:
-        try:
+        with contextlib.suppress(OSError):  # THP disabled on the host: plain pages work
             buf.madvise(advice)
-        except OSError:  # THP disabled on the host: plain pages still work
-            pass
     return np.frombuffer(buf, dtype=np.uint8)
 
 
@@ -147,7 +146,9 @@ class RamRegion:
             return None
         return self._chunk(idx)[coff : coff + n]
 
-    def spans(self, offset: int, n: int, *, allocate: bool) -> Iterator[tuple[np.ndarray | None, int]]:
+    def spans(
+        self, offset: int, n: int, *, allocate: bool
+    ) -> Iterator[tuple[np.ndarray | None, int]]:
         """Views covering [offset, offset+n) in order: (view or None if untouched, length)."""
         for idx, coff, length, _ in self._spans(offset, n):
             if not allocate and idx not in self._chunks:

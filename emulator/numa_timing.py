@@ -97,7 +97,9 @@ class NumaTiming:
 
     def write_latency_ps(self, initiator_node: int, target_node: int) -> int:
         p = self.params
-        ns = p.write_latency_local_ns if initiator_node == target_node else p.write_latency_remote_ns
+        ns = (
+            p.write_latency_local_ns if initiator_node == target_node else p.write_latency_remote_ns
+        )
         return int(ns * NS)
 
     # ------------------------------------------------------------- bandwidth
@@ -137,7 +139,10 @@ class NumaTiming:
         )
         first = start + lat
         end = first + bytes_time_ps(nbytes, rate_gbps)
-        resources: Sequence[BandwidthResource] = [*self.path(initiator_node, src_node, dst_node), *extra]
+        resources: Sequence[BandwidthResource] = [
+            *self.path(initiator_node, src_node, dst_node),
+            *extra,
+        ]
         for r in resources:
             end = max(end, r.reserve(start, nbytes) + lat)
         return Transfer(start, first, end, nbytes)

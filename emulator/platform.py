@@ -89,7 +89,12 @@ class Platform:
 
     # ------------------------------------------------------------ running software
     def spawn(
-        self, fn: Callable[..., Any], *args: Any, core: int = 0, name: str | None = None, delay: int = 0
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        core: int = 0,
+        name: str | None = None,
+        delay: int = 0,
     ) -> Process:
         return self.sim.spawn(fn, *args, core=core, name=name, delay=delay)
 

@@ -7,6 +7,7 @@ closely enough that the ports can call ``wait_for_completion_timeout`` and
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 
 from .event_kernel import Process, Simulator, Waiter
@@ -29,10 +30,8 @@ class WaitQueue:
         self._waiters.append(w)
         ok = w.wait(timeout)
         if not ok:
-            try:
+            with contextlib.suppress(ValueError):
                 self._waiters.remove(w)
-            except ValueError:
-                pass
         return ok
 
     def wait_event(self, condition: object, timeout: int | None = None) -> bool:
