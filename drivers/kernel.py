@@ -7,7 +7,7 @@ which builds ``cls(kernel)`` once and returns the same instance afterwards.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from emulator.platform import Platform
 
@@ -31,9 +31,9 @@ class Kernel:
         """The kernel's single instance of ``cls`` (constructed as ``cls(kernel)``)."""
         obj = self._subsystems.get(cls)
         if obj is None:
-            obj = cls(self)
+            obj = cast(Any, cls)(self)
             self._subsystems[cls] = obj
-        return obj  # type: ignore[no-any-return]
+        return cast(T, obj)
 
     def printk(self, msg: str) -> None:
         self.log.append((self.sim.now, msg))
