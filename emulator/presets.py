@@ -103,6 +103,8 @@ DEFAULT_CPU_OP_CYCLES: dict[str, int] = {
     "kmalloc": 100,  # small slab allocation, est
     "cond_resched": 20,  # est
     "list_op": 10,  # list_add / list_del / list_cut, est
+    # drivers/mm (issue 5): further named costs of the migration core, est
+    "copy_mc_fault": 2_000,  # machine check recovery in copy_mc_to_kernel, est
 }
 
 
