@@ -8,7 +8,7 @@ and a ``DmaPort`` each, and software runs on it as processes (``spawn``).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .bus import MmioBus
 from .clock import ClockDomain
@@ -21,6 +21,9 @@ from .iommu import Iommu
 from .memory import PhysicalMemory
 from .numa_timing import NumaTiming
 from .presets import PlatformPreset, get_preset
+
+if TYPE_CHECKING:
+    from .tracing import Tracer
 
 LOW_RESERVED = PAGE_SIZE << MAX_ORDER  # node 0's first 2 MiB is never handed out (no PA 0)
 
@@ -61,6 +64,8 @@ class Platform:
             self.sim, self.cpu_clock, topo, p.cpu_copy, p.cpu_op_cycles, self.mem, self.timing
         )
         self.devices: list[Any] = []
+        # Set by emulator.tracing.Tracer.attach(); components emit spans when it is set.
+        self.tracer: Tracer | None = None
 
     # ------------------------------------------------------------ topology
     def node_base(self, node: int) -> int:
