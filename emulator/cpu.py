@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cache import LlcModel
 from .clock import ClockDomain
 from .event_kernel import NS, Simulator
 from .memory import PhysicalMemory
-from .numa_timing import BandwidthResource, NumaTiming, Transfer
+from .numa_timing import BandwidthResource, NumaTiming, Transfer, bytes_time_ps
 from .presets import CpuCopyParams, TopologyParams
 
 
@@ -59,6 +60,7 @@ class CpuModel:
         self.ccd_port = [
             BandwidthResource(f"ccd{c}.port", copy_params.ccd_copy_gbps) for c in range(nr_ccds)
         ]
+        self.llc = LlcModel(nr_ccds, copy_params.llc_bytes_per_ccd)
         self.op_counts: Counter[str] = Counter()
         self.op_cycles_charged: Counter[str] = Counter()
 
@@ -95,32 +97,49 @@ class CpuModel:
         self.charge(cost * count, name)
 
     # ------------------------------------------------------------ copies
-    def time_copy(self, nbytes: int, src_node: int, dst_node: int, ncopies: int = 1) -> Transfer:
-        """Reserve the memory system for a copy by the current core; returns its timing."""
+    def time_copy(
+        self, nbytes: int, src_node: int, dst_node: int, ncopies: int = 1, cached_bytes: int = 0
+    ) -> Transfer:
+        """Reserve the memory system for a copy by the current core; returns its timing.
+
+        ``cached_bytes`` of the source are read from the core's L3 (no DRAM, no link); the
+        rest streams from memory at the core's rate, sharing its CCD port, the nodes' memory
+        and the link with every other stream.
+        """
         core = self.current_core()
         p = self.copy_params
         start = self.sim.now + int(p.copy_startup_ns * NS) * ncopies
-        return self.timing.stream(
-            start,
-            nbytes,
+        t = start + bytes_time_ps(cached_bytes, p.llc_copy_gbps)
+        miss = nbytes - cached_bytes
+        if miss <= 0:
+            return Transfer(start, start, t, nbytes)
+        tr = self.timing.stream(
+            t,
+            miss,
             core.node,
             src_node,
             dst_node,
             p.core_copy_gbps,
             [self.ccd_port[core.ccd]],
+            exposed_latency=False,
         )
+        return Transfer(start, start, tr.end, nbytes)
 
     def copy(self, dst: int, src: int, nbytes: int, what: str = "copy") -> None:
         """``memcpy`` by the current core: bytes move now, the core is busy until done."""
         self.mem.copy(dst, src, nbytes)
-        t = self.time_copy(nbytes, self.mem.node_of(src), self.mem.node_of(dst))
+        ccd = self.current_core().ccd
+        cached = self.llc.resident_bytes(ccd, src, nbytes)
+        t = self.time_copy(nbytes, self.mem.node_of(src), self.mem.node_of(dst), 1, cached)
+        self.llc.touch(ccd, src, nbytes)
+        self.llc.touch(ccd, dst, nbytes)
         self._spend_until(t.end, nbytes, what)
 
     def copy_many(
         self,
         dsts: Sequence[int] | np.ndarray,
         srcs: Sequence[int] | np.ndarray,
-        sizes: Sequence[int] | np.ndarray,
+        sizes: int | Sequence[int] | np.ndarray,
         what: str = "copy",
     ) -> None:
         """A run of copies by the current core (e.g. ``folios_copy``), timed as one stream per
@@ -128,20 +147,42 @@ class CpuModel:
         dsts_a = np.asarray(dsts, np.int64)
         srcs_a = np.asarray(srcs, np.int64)
         sizes_a = np.broadcast_to(np.asarray(sizes, np.int64), dsts_a.shape)
+        ccd = self.current_core().ccd
+        llc = self.llc
         groups: dict[tuple[int, int], list[int]] = {}
+        node_of = self.mem.node_of
         for d, s, n in zip(dsts_a.tolist(), srcs_a.tolist(), sizes_a.tolist(), strict=True):
             self.mem.copy(d, s, n)
-            key = (self.mem.node_of(s), self.mem.node_of(d))
-            g = groups.setdefault(key, [0, 0])
+            key = (node_of(s), node_of(d))
+            g = groups.setdefault(key, [0, 0, 0])
             g[0] += n
             g[1] += 1
+            g[2] += llc.resident_bytes(ccd, s, n)
+            llc.touch(ccd, s, n)
+            llc.touch(ccd, d, n)
         end = self.sim.now
         total = 0
-        for (sn, dn), (nbytes, count) in groups.items():
-            t = self.time_copy(nbytes, sn, dn, count)
+        for (sn, dn), (nbytes, count, cached) in groups.items():
+            t = self.time_copy(nbytes, sn, dn, count, cached)
             end = max(end, t.end)
             total += nbytes
         self._spend_until(end, total, what)
+
+    # ------------------------------------------------------------ user accesses
+    def store(self, addr: int, data: np.ndarray) -> None:
+        """A program's stores by the current core: the lines become dirty in its L3."""
+        self.mem.write(addr, data)
+        self.llc.touch(self.current_core().ccd, addr, data.size)
+        self.charge_ns(data.size / self.copy_params.llc_copy_gbps, "user_store")
+
+    def load(self, addr: int, n: int) -> np.ndarray:
+        """A program's loads by the current core (cached lines are cheaper)."""
+        core = self.current_core()
+        cached = self.llc.resident_bytes(core.ccd, addr, n)
+        t = self.time_copy(n, self.mem.node_of(addr), core.node, 1, cached)
+        self.llc.touch(core.ccd, addr, n)
+        self._spend_until(t.end, 0, "user_load")
+        return self.mem.read(addr, n)
 
     def _spend_until(self, end: int, nbytes: int, what: str) -> None:
         core = self.current_core()

@@ -127,16 +127,21 @@ class NumaTiming:
         dst_node: int,
         rate_gbps: float,
         extra: Iterable[BandwidthResource] = (),
+        *,
+        exposed_latency: bool = True,
     ) -> Transfer:
         """Time a copy of ``nbytes`` whose agent streams at most ``rate_gbps``.
 
         The first byte lands after the read plus the write latency; the stream then runs at
         the agent's rate unless a shared resource on the path (busy with other streams) is
-        the bottleneck. Reservations are made at ``start``, in event order.
+        the bottleneck. Reservations are made at ``start``, in event order. A prefetching
+        CPU copy passes ``exposed_latency=False``: its latency is hidden by the stream.
         """
-        lat = self.read_latency_ps(initiator_node, src_node) + self.write_latency_ps(
-            initiator_node, dst_node
-        )
+        lat = 0
+        if exposed_latency:
+            lat = self.read_latency_ps(initiator_node, src_node) + self.write_latency_ps(
+                initiator_node, dst_node
+            )
         first = start + lat
         end = first + bytes_time_ps(nbytes, rate_gbps)
         resources: Sequence[BandwidthResource] = [

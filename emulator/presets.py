@@ -58,9 +58,15 @@ class InterruptParams:
 
 @dataclass(frozen=True)
 class CpuCopyParams:
+    """CPU memcpy timing. Hardware prefetch hides DRAM latency in a streaming copy, so a
+    copy costs a short exposed start-up plus bytes at the streaming rate (calibration §5:
+    ~0.40 us per 4 KiB remote->local page, ~11 GB/s for a 2 MiB folio)."""
+
     core_copy_gbps: float = 12.0  # est: one Zen 3 core streaming remote->local with prefetch
     ccd_copy_gbps: float = 11.0  # calibration §1: copies confined to one CCD cap near 11 GB/s
-    copy_startup_ns: float = 30.0  # est: first-miss overlap with rep movsb setup
+    copy_startup_ns: float = 30.0  # est: exposed first-miss latency of a prefetched copy
+    llc_copy_gbps: float = 18.0  # est: copy whose source is resident in the local L3
+    llc_bytes_per_ccd: int = 32 << 20  # Zen 3 (Milan): 32 MB of L3 per CCD
 
 
 @dataclass(frozen=True)
