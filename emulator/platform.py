@@ -37,14 +37,17 @@ class Platform:
         *,
         seed: int = 0,
         iommu_mode: str = "off",
+        jitter: bool = False,
         **overrides: Any,
     ) -> None:
         p = get_preset(preset) if isinstance(preset, str) else preset
         if overrides:
             p = p.replace(**overrides)
+        self.sim = Simulator(seed)
+        if jitter:  # one seeded draw of run-to-run variation (presets.JitterParams)
+            p = p.perturbed(self.sim.rng)
         self.preset = p
         self.seed = seed
-        self.sim = Simulator(seed)
         self.cpu_clock = ClockDomain("cpu", p.clocks.cpu_freq_hz)
         self.device_clock = ClockDomain("device", p.clocks.device_freq_hz)
         topo = p.topology

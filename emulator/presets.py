@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 GiB = 1 << 30
 
 
@@ -90,6 +92,21 @@ class HostSoftwareParams:
     workqueue_wakeup_ns: float = 5000.0  # AE4 worker wake-up, est
 
 
+@dataclass(frozen=True)
+class JitterParams:
+    """Run-to-run variation of a real machine (DRAM refresh and page placement, cache and TLB
+    state, frequency), applied as one seeded multiplicative draw per parameter per run.
+
+    Relative standard deviations; sources: the seed's SDs (calibration.md §2: 1-5 % for large
+    workloads, ~25 % for single-page calls dominated by cold per-call work), est.
+    """
+
+    latency_sigma: float = 0.03  # memory, MMIO and interrupt latencies
+    bandwidth_sigma: float = 0.02  # streaming rates and bandwidth caps
+    op_cost_sigma: float = 0.03  # per-operation CPU cycle costs
+    cold_call_sigma: float = 0.25  # fixed per-call costs (cpu_op_cycles keys ending "_call")
+
+
 # Cycle costs of kernel operations charged by the ports (CPU cycles at ClockParams.cpu_freq_hz).
 # Sources: est, to be calibrated against calibration.md §2 (seed table) with one parameter set.
 DEFAULT_CPU_OP_CYCLES: dict[str, int] = {
@@ -129,6 +146,39 @@ class PlatformPreset:
     dma: DmaEngineParams = field(default_factory=DmaEngineParams)
     host: HostSoftwareParams = field(default_factory=HostSoftwareParams)
     cpu_op_cycles: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CPU_OP_CYCLES))
+    jitter: JitterParams = field(default_factory=JitterParams)
+
+    def perturbed(self, rng: np.random.Generator) -> PlatformPreset:
+        """This preset with every timing parameter drawn around its value (one seeded run).
+
+        Latencies (``*_ns``), rates (``*_gbps``) and cycle costs each get a factor
+        ``1 + sigma * N(0, 1)`` (clipped to [0.5, 2]); sizes, counts and clocks never change.
+        """
+        j = self.jitter
+
+        def factor(sigma: float) -> float:
+            return float(np.clip(1.0 + sigma * rng.standard_normal(), 0.5, 2.0))
+
+        changes: dict[str, Any] = {}
+        for section in ("memory", "mmio", "interrupts", "cpu_copy", "dma", "host"):
+            cur = getattr(self, section)
+            vals: dict[str, Any] = {}
+            for f in dataclasses.fields(cur):
+                v = getattr(cur, f.name)
+                if f.name.endswith("_ns"):
+                    vals[f.name] = v * factor(j.latency_sigma)
+                elif f.name.endswith("_gbps"):
+                    vals[f.name] = v * factor(j.bandwidth_sigma)
+                elif f.name.endswith("_cycles") and isinstance(v, int):
+                    vals[f.name] = max(1, round(v * factor(j.op_cost_sigma)))
+            changes[section] = dataclasses.replace(cur, **vals)
+        changes["cpu_op_cycles"] = {
+            k: max(
+                0, round(v * factor(j.cold_call_sigma if k.endswith("_call") else j.op_cost_sigma))
+            )
+            for k, v in sorted(self.cpu_op_cycles.items())
+        }
+        return dataclasses.replace(self, **changes)
 
     def replace(self, **changes: Any) -> PlatformPreset:
         """A copy with whole sections or ``section__field`` values changed.

@@ -28,3 +28,15 @@ def test_preset_replace_and_platform_overrides() -> None:
         get_preset("no-such-box")
     assert plat.engine_node(0) == 0 and plat.engine_node(15) == 1
     assert plat.engine_mmio_base(1) - plat.engine_mmio_base(0) == 0x10000
+
+
+def test_jitter_is_seeded_and_bounded() -> None:
+    a = Platform(seed=5, jitter=True).preset
+    b = Platform(seed=5, jitter=True).preset
+    c = Platform(seed=6, jitter=True).preset
+    base = get_preset()
+    assert a == b and a != c
+    assert a.memory.read_latency_local_ns != base.memory.read_latency_local_ns
+    assert 0.5 <= a.mmio.read_round_trip_ns / base.mmio.read_round_trip_ns <= 2.0
+    assert a.topology == base.topology and a.clocks == base.clocks  # sizes never jitter
+    assert Platform(seed=5).preset == base
