@@ -1,0 +1,1 @@
+"""Experiments run by the ``dcbm-emu`` CLI: the top layer, which drives everything below."""
