@@ -7,6 +7,7 @@ are the reference the benchmark targets are ratios of.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import time
 from dataclasses import dataclass
@@ -18,10 +19,8 @@ def _anon(nbytes: int, huge: bool) -> np.ndarray:
     buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     advice = mmap.MADV_HUGEPAGE if huge else getattr(mmap, "MADV_NOHUGEPAGE", None)
     if advice is not None:
-        try:
+        with contextlib.suppress(OSError):  # THP off on the host: plain pages
             buf.madvise(advice)
-        except OSError:
-            pass
     return np.frombuffer(buf, np.uint8)
 
 
