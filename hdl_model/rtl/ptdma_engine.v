@@ -381,6 +381,7 @@ module ptdma_engine #(
     reg  [DATA_W-1:0] fifo [0:FIFO_BEATS-1];
     reg  [FA:0]  f_wr, f_rd;
     wire [DATA_W-1:0] f_head = fifo[f_rd[FA-1:0]];
+    wire [FA:0]  f_used = f_wr - f_rd;
     // read-latency timestamps (PERF RD_LAT_SUM_CYCLES), one per outstanding line
     reg  [31:0] ts_fifo [0:RD_SLOTS-1];
     reg  [RSW-1:0] ts_wr, ts_rd;
@@ -1092,7 +1093,7 @@ module ptdma_engine #(
 `ifdef PTDMA_ASSERTIONS
     // simulation checks (enabled by the bench with -DPTDMA_ASSERTIONS)
     always @(posedge clk) begin
-        if (!rst && m_axi_rvalid && x_active && (f_wr - f_rd) > FIFO_BEATS) begin
+        if (!rst && m_axi_rvalid && x_active && f_used > FIFO_BEATS) begin
             $display("ASSERTION FAILED: read FIFO overflow at %0t", $time);
             $fatal(1);
         end

@@ -132,12 +132,5 @@ module ptdma_top #(
         .irq(irq)
     );
 
-`ifdef PTDMA_WAVES
-    // WAVES=1: dump everything (the runner passes -DPTDMA_WAVES and the file name)
-    initial begin
-        $dumpfile(`PTDMA_WAVES);
-        $dumpvars(0, ptdma_top);
-    end
-`endif
 endmodule
 `default_nettype wire
