@@ -128,6 +128,24 @@ DEFAULT_CPU_OP_CYCLES: dict[str, int] = {
     "list_op": 10,  # list_add / list_del / list_cut, est
     # drivers/mm (issue 5): further named costs of the migration core, est
     "copy_mc_fault": 2_000,  # machine check recovery in copy_mc_to_kernel, est
+    "tlb_flush_single": 1_500,  # try_to_migrate without TTU_BATCH_FLUSH: flush now, est
+    "anon_vma_ref": 40,  # folio_get_anon_vma / put_anon_vma pair, est
+    "page_cache_replace": 200,  # folio_migrate_mapping: ref freeze + xas_store, est
+    "flush_dcache_folio": 10,  # no-op on x86 beyond the call, est
+    "lru_add_drain": 500,  # lru_add_drain after an mlocked folio, est
+    "migrate_folio_undo": 200,  # undo_src bookkeeping (PTE restore charged separately), est
+    "writeback_folio": 5_000,  # writeout() of a dirty file folio (I/O not modelled), est
+    "split_folio": 20_000,  # split_folio_to_list of a 2 MiB THP, est
+    "hugetlb_move_state": 200,  # move_hugetlb_state, est
+    "putback_folio": 200,  # putback_movable_pages per folio (folio_putback_lru), est
+    "follow_page": 250,  # move_pages: vma_lookup + follow_page per address, est
+    "store_status": 5,  # put_user of one status word, est
+    "lru_cache_disable": 2_000,  # lru_cache_disable: drain per-CPU LRU caches, est
+    "queue_pages_pte": 60,  # migrate_pages(2) page-table walk per entry, est
+    "mtcopy_setup": 600,  # mtcopy: kzalloc of T work items + chunk tables, est
+    "queue_work": 400,  # queue_work_on: enqueue + wake a kworker, est
+    "kworker_wakeup": 4_000,  # kworker scheduled on an idle CPU until it runs, est
+    "flush_work": 300,  # flush_work on an item (completion wait excluded), est
 }
 
 

@@ -1,0 +1,71 @@
+"""Named CPU costs of kernel steps, charged through ``kernel.cpu.op`` (costs live in the
+platform preset's ``cpu_op_cycles``).
+
+Per-folio steps of a 512-folio batch would otherwise cost a Python call into the CPU model
+each; inside a migration the charges are accumulated per process and flushed as one
+``cpu.op(name, count)`` per name at the points where time must be right: before a copy,
+before waking or waiting for another process, and at phase ends. The simulated total is
+identical; only the interleaving of a phase's own steps is coarsened.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from drivers.kernel import Kernel
+
+_KEY = "mm_opcost"
+
+
+def op(kernel: Kernel, name: str, count: int = 1) -> None:
+    """Charge ``count`` x the preset cost ``name`` (deferred inside a ``deferred`` section)."""
+    if count <= 0:
+        return
+    proc = kernel.sim.current
+    if proc is not None:
+        acc = proc.data.get(_KEY)
+        if acc is not None:
+            acc[name] = acc.get(name, 0) + count
+            return
+    kernel.cpu.op(name, count)
+
+
+def flush(kernel: Kernel) -> None:
+    """Charge everything accumulated by the current process now (blocks in simulated time)."""
+    proc = kernel.sim.current
+    if proc is None:
+        return
+    acc: dict[str, int] | None = proc.data.get(_KEY)
+    if not acc:
+        return
+    items = list(acc.items())
+    acc.clear()
+    for name, count in items:
+        kernel.cpu.op(name, count)
+
+
+class deferred:
+    """Context manager: accumulate ``op`` charges of the current process, flush on exit."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.outer = False
+
+    def __enter__(self) -> deferred:
+        proc = self.kernel.sim.current
+        if proc is not None:
+            if _KEY in proc.data and proc.data[_KEY] is not None:
+                self.outer = True  # nested: the outermost section flushes
+            else:
+                proc.data[_KEY] = {}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        proc = self.kernel.sim.current
+        if proc is None or self.outer:
+            return
+        try:
+            flush(self.kernel)
+        finally:
+            proc.data[_KEY] = None

@@ -1,0 +1,1423 @@
+"""The page-migration core (mm/migrate.c) in four kernel flavours, with t1..t4 records.
+
+Flavours (``MigrationConfig.flavour``):
+
+- ``generic``: v6.8 upstream. migrate_pages() cuts the list into batches of
+  NR_MAX_BATCHED_MIGRATION base pages; migrate_pages_batch() unmaps a batch, does one TLB
+  flush, then moves folio by folio (metadata, copy, PTE restore) in
+  ``migrate_folios_move`` (patch 1/5's split of the loop, no functional change).
+- ``seed``: RFC v1 (linux-design §2): ``migrate_folios_batch_move`` after the flush, ASYNC
+  only, metadata loop in MIGRATE_SYNC_NO_COPY with a kmalloc'ed ``migrate_folio_info`` per
+  folio, one batch copy through the seed registry's static call (``MigratorRegistry``), a
+  finalize loop, -EAGAIN pairs spliced back for the per-folio CPU loop. The kmalloc-break
+  bug is kept behind ``seed_kmalloc_break``.
+- ``v3``: RFC v2/v3 4/9..6/9: the batch move in every mode, dst->private stashed in
+  src->private (no kmalloc), copy via the "offc" registry (``folios_mc_copy`` default),
+  serial ``folio_mc_copy`` fallback on a batch error.
+- ``latest``: v6 / dev tree (§5.2): after the flush, the eligible folios (offload key on,
+  reason in the mask, expected refcount, not movable_ops) are copied in one
+  ``migrate_offload_batch_copy``; the move phase then runs ``migrate_folios_move`` over the
+  batch and standard lists and skips the copy of a dst marked ``FOLIO_CONTENT_COPIED``
+  (consumed on first read).
+
+Every call of ``migrate_pages`` appends a ``MigrateRecord`` (t1 entry, t4 exit, t2 first
+copy start, t3 last copy end, ``copy_ps`` the sum of all copy sections) to
+``MigrateCore.records``; ``F = copy_ps / (t4 - t1)``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from . import cost
+from .errno import EAGAIN, EBUSY, EIO, ENOMEM, EOPNOTSUPP
+from .folio import (
+    FOLIO_CONTENT_COPIED,
+    FOLIO_WAS_MAPPED,
+    FOLIO_WAS_MLOCKED,
+    MIGRATE_COPIED_FLAGS,
+    Folio,
+    PG_active,
+    PG_dirty,
+    PG_hwpoison,
+    PG_isolated,
+    PG_lru,
+    PG_mlocked,
+    PG_movable_ops,
+    PG_private,
+    PG_swapbacked,
+    PG_unevictable,
+    PG_uptodate,
+    PG_writeback,
+    folio_mapping,
+    folio_test_anon,
+    folio_test_large,
+    folio_test_pmd_mappable,
+)
+from .folio_copy import folio_mc_copy
+from .migrate_copy_offload import MigrateCopyOffload
+from .migrate_dma import MigratorRegistry
+from .migrate_mode import (
+    MIGRATE_ASYNC,
+    MIGRATE_SYNC,
+    MIGRATE_SYNC_LIGHT,
+    MIGRATE_SYNC_NO_COPY,
+    MR_LONGTERM_PIN,
+    MR_MEMORY_FAILURE,
+    MR_NUMA_MISPLACED,
+    MigrateMode,
+    MigrateReason,
+)
+from .mm import NUMA_NO_NODE, AnonVma, Mm
+from .rmap import (
+    TTU_BATCH_FLUSH,
+    remove_migration_ptes,
+    split_folio_to_list,
+    try_to_migrate,
+    try_to_unmap_flush,
+)
+
+if TYPE_CHECKING:
+    from drivers.kernel import Kernel
+
+MIGRATEPAGE_SUCCESS = 0
+MIGRATEPAGE_UNMAP = 1
+
+NR_MAX_MIGRATE_PAGES_RETRY = 10
+NR_MAX_MIGRATE_ASYNC_RETRY = 3
+NR_MAX_MIGRATE_SYNC_RETRY = NR_MAX_MIGRATE_PAGES_RETRY - NR_MAX_MIGRATE_ASYNC_RETRY
+
+FLAVOURS = ("generic", "seed", "v3", "latest")
+
+GetNewFolio = Callable[[Folio, Any], "Folio | None"]
+PutNewFolio = Callable[[Folio, Any], None]
+
+
+@dataclass(frozen=True)
+class MigrationConfig:
+    """Which kernel the migration core behaves as (linux-design §8 port switches)."""
+
+    flavour: str = "generic"  # generic | seed | v3 | latest
+    nr_max_batched_migration: int = 512  # NR_MAX_BATCHED_MIGRATION; 262144 = v2/v3 8/9
+    batch_modes: str | None = None  # "async" | "all"; None: seed -> async, v3 -> all
+    seed_kmalloc_break: bool = True  # v1 as posted: a kmalloc failure breaks loop 1
+    thp_migration_supported: bool = True  # x86-64: CONFIG_ARCH_ENABLE_THP_MIGRATION
+
+    def __post_init__(self) -> None:
+        if self.flavour not in FLAVOURS:
+            raise ValueError(f"unknown flavour {self.flavour!r}; one of {FLAVOURS}")
+        if self.nr_max_batched_migration < 1:
+            raise ValueError("nr_max_batched_migration must be >= 1")
+        if self.batch_modes not in (None, "async", "all"):
+            raise ValueError("batch_modes is 'async', 'all' or None")
+
+    @property
+    def batch_all_modes(self) -> bool:
+        """True when the batch move also runs outside MIGRATE_ASYNC (v2 6/9 onwards)."""
+        if self.batch_modes is not None:
+            return self.batch_modes == "all"
+        return self.flavour == "v3"
+
+
+@dataclass
+class MigratePagesStats:
+    """``struct migrate_pages_stats``."""
+
+    nr_succeeded: int = 0
+    nr_failed_pages: int = 0
+    nr_thp_succeeded: int = 0
+    nr_thp_failed: int = 0
+    nr_thp_split: int = 0
+    nr_split: int = 0
+
+
+@dataclass
+class MigrateRecord:
+    """The seed's instrumentation of one migrate_pages() call, in simulated ps.
+
+    t1 entry, t4 exit; t2 start of the first folio copy, t3 end of the last; ``copy_ps`` sums
+    every copy section (per folio in the generic path, the batch copy in batch paths, plus
+    any per-folio CPU fallback), so ``F = copy_ps / (t4 - t1)``.
+    """
+
+    t1: int
+    flavour: str
+    config: MigrationConfig
+    mode: int
+    reason: int
+    nr_folios: int
+    nr_pages: int
+    migrator: str = "kernel"
+    t2: int | None = None
+    t3: int | None = None
+    t4: int = 0
+    copy_ps: int = 0
+    copy_sections: int = 0
+    copied_pages: int = 0
+    rc: int = 0
+    stats: MigratePagesStats = field(default_factory=MigratePagesStats)
+
+    @property
+    def total_ps(self) -> int:
+        """t4 - t1."""
+        return self.t4 - self.t1
+
+    @property
+    def F(self) -> float:
+        """Copy fraction ``(t3 - t2) / (t4 - t1)`` with t3 - t2 summed over copy sections."""
+        return self.copy_ps / self.total_ps if self.total_ps else 0.0
+
+    def cycles_per_page(self, cpu_freq_hz: int = 2_000_000_000) -> tuple[float, float]:
+        """(migrate_pages, folio_copy) cycles per requested base page, as in the seed table."""
+        n = max(1, self.nr_pages)
+        scale = cpu_freq_hz / 1e12
+        return self.total_ps * scale / n, self.copy_ps * scale / n
+
+
+@dataclass
+class MigrationTargetControl:
+    """``struct migration_target_control``."""
+
+    nid: int = NUMA_NO_NODE
+    nmask: frozenset[int] | None = None
+    reason: int = 0
+
+
+class _Counters:
+    """The ``*retry, *thp_retry, *nr_failed, *nr_retry_pages`` out-parameters."""
+
+    __slots__ = ("nr_failed", "nr_retry_pages", "retry", "thp_retry")
+
+    def __init__(self) -> None:
+        self.retry = 0
+        self.thp_retry = 0
+        self.nr_failed = 0
+        self.nr_retry_pages = 0
+
+
+def _is_thp(f: Folio) -> int:
+    return int(folio_test_large(f) and folio_test_pmd_mappable(f))
+
+
+class MigrateCore:
+    """mm/migrate.c for one kernel: configuration, records, vm events, fault injection."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self.mm = kernel.subsystem(Mm)
+        self.config = MigrationConfig()
+        self.records: list[MigrateRecord] = []
+        self.vm_events: Counter[str] = Counter()
+        # Fault injection (failslab / fail_page_alloc / a racing reference):
+        self.alloc_fault: Callable[[Folio], bool] | None = None  # True: dst alloc fails
+        self.kmalloc_fault: Callable[[int], bool] | None = None  # arg: kmalloc call number
+        self.ref_freeze_fault: Callable[[Folio], bool] | None = None  # True: freeze fails
+        self.kmalloc_calls = 0
+        self.bug_events: list[str] = []  # consequences of faithful bugs, for tests/reports
+
+    # ------------------------------------------------------------------ configuration
+    def configure(self, config: MigrationConfig | None = None, **changes: Any) -> MigrationConfig:
+        """Select the kernel flavour (and batch limit): ``configure(flavour="seed")``."""
+        cfg = config or self.config
+        if changes:
+            cfg = replace(cfg, **changes)
+        self.config = cfg
+        self.kernel.subsystem(MigratorRegistry).offc = cfg.flavour == "v3"
+        return cfg
+
+    @property
+    def registry(self) -> MigratorRegistry:
+        """The seed / offc registry (flavours seed and v3)."""
+        return self.kernel.subsystem(MigratorRegistry)
+
+    @property
+    def offload(self) -> MigrateCopyOffload:
+        """The latest copy-offload registry (flavour latest)."""
+        return self.kernel.subsystem(MigrateCopyOffload)
+
+    # ------------------------------------------------------------------ instrumentation
+    def _record(self) -> MigrateRecord | None:
+        proc = self.kernel.sim.current
+        if proc is None:
+            return None
+        rec: MigrateRecord | None = proc.data.get("migrate_record")
+        return rec
+
+    def _copy_begin(self) -> int:
+        cost.flush(self.kernel)
+        return self.kernel.sim.now
+
+    def _copy_end(self, start: int, pages: int) -> None:
+        rec = self._record()
+        if rec is None:
+            return
+        now = self.kernel.sim.now
+        if rec.t2 is None:
+            rec.t2 = start
+        rec.t3 = now
+        rec.copy_ps += now - start
+        rec.copy_sections += 1
+        rec.copied_pages += pages
+
+    def _timed_folio_copy(self, dst: Folio, src: Folio) -> int:
+        """One per-folio copy (``folio_copy`` / ``folio_mc_copy``) inside a t2/t3 section."""
+        t = self._copy_begin()
+        rc = folio_mc_copy(self.kernel, dst, src)
+        self._copy_end(t, src.nr_pages)
+        return rc
+
+    # ------------------------------------------------------------------ allocation
+    def alloc_migration_target(self, src: Folio, private: Any) -> Folio | None:
+        """``alloc_migration_target``: a folio of src's order on ``mtc.nid`` (or src's node)."""
+        mtc: MigrationTargetControl = private
+        nid = mtc.nid if mtc.nid != NUMA_NO_NODE else src.nid
+        cost.op(self.kernel, "alloc_dst_folio")
+        if self.alloc_fault is not None and self.alloc_fault(src):
+            return None
+        return self.mm.alloc_folio(nid, src.order, hugetlb=src.hugetlb)
+
+    def kmalloc(self) -> bool:
+        """A GFP_KERNEL slab allocation (charged); False when failslab injects a failure."""
+        n = self.kmalloc_calls
+        self.kmalloc_calls += 1
+        cost.op(self.kernel, "kmalloc")
+        return not (self.kmalloc_fault is not None and self.kmalloc_fault(n))
+
+    # ------------------------------------------------------------------ dst bookkeeping
+    def _migrate_folio_record(self, dst: Folio, old_page_state: int, anon_vma: Any) -> None:
+        """``__migrate_folio_record``: anon_vma | old state in dst (migrate_info in latest)."""
+        if self.config.flavour == "latest":
+            dst.migrate_info = (dst.migrate_info & FOLIO_CONTENT_COPIED) | old_page_state
+            dst.private = anon_vma
+        else:
+            dst.private = (anon_vma, old_page_state)
+
+    def _migrate_folio_read(self, f: Folio) -> tuple[int, Any]:
+        """``__migrate_folio_read``: (old_page_state, anon_vma) without clearing."""
+        if self.config.flavour == "latest":
+            return f.migrate_info & (FOLIO_WAS_MAPPED | FOLIO_WAS_MLOCKED), f.private
+        if isinstance(f.private, tuple):
+            anon_vma, state = f.private
+            return state, anon_vma
+        return 0, None
+
+    def _migrate_folio_extract(self, f: Folio) -> tuple[int, Any]:
+        """``__migrate_folio_extract``: read and clear (the COPIED marker survives)."""
+        state, anon_vma = self._migrate_folio_read(f)
+        if self.config.flavour == "latest":
+            f.migrate_info &= FOLIO_CONTENT_COPIED
+        f.private = None
+        return state, anon_vma
+
+    # ------------------------------------------------------------------ metadata + copy
+    def folio_expected_refs(self, mapping: Any, folio: Folio) -> int:
+        """``folio_expected_refs``: 1 (the isolation) + page cache + private."""
+        refs = 1
+        if mapping is None:
+            return refs
+        refs += folio.nr_pages
+        if folio.flags & PG_private:
+            refs += 1
+        return refs
+
+    def folio_migrate_mapping(self, mapping: Any, dst: Folio, src: Folio) -> int:
+        """``folio_migrate_mapping``: move the page-cache slot and references to dst."""
+        expected = self.folio_expected_refs(mapping, src)
+        if mapping is None:
+            if src.refcount != expected:
+                return -EAGAIN
+            dst.index = src.index
+            dst.mapping = src.mapping
+            if src.flags & PG_swapbacked:
+                dst.flags |= PG_swapbacked
+            return MIGRATEPAGE_SUCCESS
+        # folio_ref_freeze(src, expected)
+        if src.refcount != expected or (
+            self.ref_freeze_fault is not None and self.ref_freeze_fault(src)
+        ):
+            return -EAGAIN
+        cost.op(self.kernel, "page_cache_replace")
+        nr = src.nr_pages
+        dst.index = src.index
+        dst.mapping = src.mapping
+        dst.refcount += nr
+        if src.flags & PG_swapbacked:
+            dst.flags |= PG_swapbacked
+        if src.flags & PG_dirty:
+            src.flags &= ~PG_dirty
+            dst.flags |= PG_dirty
+        mapping.i_pages[src.index] = dst
+        src.refcount = expected - nr  # folio_ref_unfreeze
+        return MIGRATEPAGE_SUCCESS
+
+    def folio_migrate_flags(self, dst: Folio, src: Folio) -> None:
+        """``folio_migrate_flags``: page flags and ancillary state from src to dst."""
+        cost.op(self.kernel, "metadata_copy")
+        dst.flags |= src.flags & MIGRATE_COPIED_FLAGS
+        src.flags &= ~(PG_active | PG_unevictable)
+        src.flags &= ~PG_private
+        if not src.hugetlb:
+            src.private = None
+
+    def _copy_or_marker(self, dst: Folio, src: Folio) -> int:
+        """The latest core's copy step: skip (and consume) FOLIO_CONTENT_COPIED, else copy."""
+        if self.config.flavour == "latest" and dst.migrate_info & FOLIO_CONTENT_COPIED:
+            dst.migrate_info &= ~FOLIO_CONTENT_COPIED  # consumed on first read
+            return 0
+        return self._timed_folio_copy(dst, src)
+
+    def __migrate_folio(self, mapping: Any, dst: Folio, src: Folio, mode: int) -> int:
+        """``migrate_folio`` / ``filemap_migrate_folio`` / ``__migrate_folio`` per flavour."""
+        flavour = self.config.flavour
+        if flavour in ("generic", "seed"):
+            # v6.8 migrate_folio_extra: mapping first, then copy + flags (or flags only).
+            rc = self.folio_migrate_mapping(mapping, dst, src)
+            if rc != MIGRATEPAGE_SUCCESS:
+                return rc
+            if mapping is not None and src.flags & PG_private:
+                dst.flags |= PG_private  # folio_attach_private(dst, folio_detach_private(src))
+                dst.private, src.private = src.private, None
+            if mode != MIGRATE_SYNC_NO_COPY:
+                self._timed_folio_copy(dst, src)  # folio_copy cannot fail in v6.8
+            self.folio_migrate_flags(dst, src)
+            return MIGRATEPAGE_SUCCESS
+        # v3 / latest __migrate_folio: check refs, copy (unless NO_COPY / marker), mapping.
+        expected = self.folio_expected_refs(mapping, src)
+        if src.refcount != expected:
+            return -EAGAIN
+        dst_private = dst.private
+        if mode == MIGRATE_SYNC_NO_COPY:
+            dst.private = None
+        else:
+            rc = self._copy_or_marker(dst, src)
+            if rc:
+                return rc
+        rc = self.folio_migrate_mapping(mapping, dst, src)
+        if rc != MIGRATEPAGE_SUCCESS:
+            return rc
+        if mapping is not None and src.flags & PG_private:
+            dst.flags |= PG_private
+            dst.private, src.private = src.private, None
+        self.folio_migrate_flags(dst, src)
+        if mode == MIGRATE_SYNC_NO_COPY:
+            src.private = dst_private  # v3 4/9: stash the record in src (no longer used)
+        return MIGRATEPAGE_SUCCESS
+
+    def _writeout(self, mapping: Any, folio: Folio) -> int:
+        """``writeout``: clean a dirty folio by writing it back; the migration fails this try."""
+        if mapping.writeback_fails:
+            return -EIO
+        remove_migration_ptes(self.kernel, folio, folio)
+        folio.flags &= ~PG_dirty
+        cost.op(self.kernel, "writeback_folio")
+        return -EAGAIN
+
+    def fallback_migrate_folio(self, mapping: Any, dst: Folio, src: Folio, mode: int) -> int:
+        """``fallback_migrate_folio``: no a_ops->migrate_folio."""
+        if src.flags & PG_dirty:
+            if mode not in (MIGRATE_SYNC, MIGRATE_SYNC_NO_COPY):
+                return -EBUSY
+            return self._writeout(mapping, src)
+        if src.flags & PG_private:
+            return -EAGAIN if mode == MIGRATE_SYNC else -EBUSY  # filemap_release_folio fails
+        return self.__migrate_folio(mapping, dst, src, mode)
+
+    def _hugetlbfs_migrate_folio(self, mapping: Any, dst: Folio, src: Folio, mode: int) -> int:
+        """``hugetlbfs_migrate_folio`` -> ``migrate_huge_page_move_mapping`` + copy."""
+        expected = 2 + (1 if src.flags & PG_private else 0)
+        if src.refcount != expected:
+            return -EAGAIN
+        dst.index = src.index
+        dst.mapping = src.mapping
+        dst.refcount += 1
+        mapping.i_pages[src.index] = dst
+        src.refcount = expected - 1
+        if mode != MIGRATE_SYNC_NO_COPY:
+            rc = self._copy_or_marker(dst, src)
+            if rc:
+                return rc
+        self.folio_migrate_flags(dst, src)
+        return MIGRATEPAGE_SUCCESS
+
+    def _move_to_new_folio_prep(self, dst: Folio, src: Folio, mode: int) -> int:
+        """The metadata (+copy) part of ``move_to_new_folio`` (v2 1/9's _prep)."""
+        is_lru = not src.flags & PG_movable_ops
+        if self.config.flavour == "v3" and not self.registry.can_dma_migrate(dst, src):
+            return -EAGAIN  # v2/v3 5/9: static_call(_can_offc_migrate) in _prep
+        if is_lru:
+            mapping = folio_mapping(src)
+            if mapping is None:
+                return self.__migrate_folio(None, dst, src, mode)
+            if mapping.unmovable:
+                return -EOPNOTSUPP
+            if src.hugetlb:
+                return self._hugetlbfs_migrate_folio(mapping, dst, src, mode)
+            if mapping.a_ops_migrate in ("filemap", "buffer"):
+                return self.__migrate_folio(mapping, dst, src, mode)
+            return self.fallback_migrate_folio(mapping, dst, src, mode)
+        # movable_ops (non-LRU): the driver's migrate_page copies the page
+        if not src.flags & PG_movable_ops:
+            src.flags &= ~PG_isolated
+            return MIGRATEPAGE_SUCCESS
+        if mode != MIGRATE_SYNC_NO_COPY:
+            self._timed_folio_copy(dst, src)
+        return MIGRATEPAGE_SUCCESS
+
+    def _move_to_new_folio_finalize(self, dst: Folio, src: Folio, rc: int) -> None:
+        """The tail of ``move_to_new_folio`` on success (v2 1/9's _finalize)."""
+        if rc != MIGRATEPAGE_SUCCESS:
+            return
+        if src.flags & PG_movable_ops:
+            src.flags &= ~PG_isolated
+        if not folio_test_anon(src) and not src.flags & PG_movable_ops:
+            src.mapping = None  # !folio_mapping_flags(src)
+        cost.op(self.kernel, "flush_dcache_folio")
+
+    def move_to_new_folio(self, dst: Folio, src: Folio, mode: int) -> int:
+        """``move_to_new_folio``: metadata and content of src into dst (both locked)."""
+        rc = self._move_to_new_folio_prep(dst, src, mode)
+        self._move_to_new_folio_finalize(dst, src, rc)
+        return rc
+
+    # ------------------------------------------------------------------ undo / done
+    def migrate_folio_undo_src(
+        self, src: Folio, page_was_mapped: int, anon_vma: Any, locked: bool,
+        ret: list[Folio] | None,
+    ) -> None:
+        """``migrate_folio_undo_src``: restore src's mappings, unlock, move it to ``ret``."""
+        if page_was_mapped:
+            remove_migration_ptes(self.kernel, src, src)
+        if anon_vma is not None:
+            anon_vma.refcount -= 1  # put_anon_vma
+        if locked:
+            self.mm.folio_unlock(src)
+        if ret is not None:
+            ret.append(src)
+        cost.op(self.kernel, "migrate_folio_undo")
+
+    def migrate_folio_undo_dst(
+        self, dst: Folio, locked: bool, put_new_folio: PutNewFolio | None, private: Any
+    ) -> None:
+        """``migrate_folio_undo_dst``: unlock and free the unused destination."""
+        if locked:
+            self.mm.folio_unlock(dst)
+        if put_new_folio is not None:
+            put_new_folio(dst, private)
+        else:
+            self.mm.folio_put(dst)
+
+    def migrate_folio_done(self, src: Folio, reason: int) -> None:
+        """``migrate_folio_done``: drop the isolation accounting and the last reference."""
+        cost.op(self.kernel, "migrate_folio_done")
+        if not src.flags & PG_movable_ops:
+            self.mm.nr_isolated[src.nid] -= src.nr_pages
+        if reason != MR_MEMORY_FAILURE:
+            self.mm.folio_put(src)
+
+    def _finalize_success(
+        self, src: Folio, dst: Folio, old_page_state: int, anon_vma: Any, reason: int,
+        is_lru: bool = True,
+    ) -> None:
+        """The success tail of ``migrate_folio_move`` (v2's _migrate_folio_move_finalize1/2)."""
+        if is_lru:
+            dst.flags |= PG_lru  # folio_add_lru
+            cost.op(self.kernel, "lru_add")
+            if old_page_state & FOLIO_WAS_MLOCKED:
+                cost.op(self.kernel, "lru_add_drain")
+            if old_page_state & FOLIO_WAS_MAPPED:
+                remove_migration_ptes(self.kernel, src, dst)
+        self.mm.folio_unlock(dst)
+        cost.op(self.kernel, "folio_put")
+        self.mm.folio_put(dst)
+        if anon_vma is not None:
+            anon_vma.refcount -= 1
+        self.mm.folio_unlock(src)
+        self.migrate_folio_done(src, reason)
+
+    # ------------------------------------------------------------------ unmap
+    def migrate_folio_unmap(
+        self,
+        get_new_folio: GetNewFolio,
+        put_new_folio: PutNewFolio | None,
+        private: Any,
+        src: Folio,
+        mode: int,
+        reason: int,
+        ret: list[Folio],
+    ) -> tuple[int, Folio | None]:
+        """``migrate_folio_unmap``: allocate dst, lock both, unmap src with migration entries.
+
+        Returns (rc, dst): MIGRATEPAGE_UNMAP with dst recorded, MIGRATEPAGE_SUCCESS if the
+        folio was freed under us, -EAGAIN (retry), -ENOMEM (no dst), or another errno (src
+        moved to ``ret``).
+        """
+        rc = -EAGAIN
+        old_page_state = 0
+        anon_vma: AnonVma | None = None
+        is_lru = not src.flags & PG_movable_ops
+        locked = False
+        dst_locked = False
+
+        if self.config.flavour != "latest" and src.refcount == 1:
+            # Folio was freed from under us. So we are done.
+            src.flags &= ~(PG_active | PG_unevictable)
+            self.migrate_folio_done(src, reason)
+            return MIGRATEPAGE_SUCCESS, None
+
+        dst = get_new_folio(src, private)
+        if dst is None:
+            return -ENOMEM, None
+        dst.private = None
+
+        cost.op(self.kernel, "folio_lock")
+        if not self.mm.folio_trylock(src):
+            if mode == MIGRATE_ASYNC or (
+                mode == MIGRATE_SYNC_LIGHT and not src.flags & PG_uptodate
+            ):
+                return self._unmap_out(rc, src, dst, 0, None, False, False, put_new_folio,
+                                       private, ret)
+            cost.flush(self.kernel)
+            self.mm.folio_lock(src)
+        locked = True
+        if src.flags & PG_mlocked:
+            old_page_state |= FOLIO_WAS_MLOCKED
+
+        if src.flags & PG_writeback and mode not in (MIGRATE_SYNC, MIGRATE_SYNC_NO_COPY):
+            rc = -EBUSY
+            return self._unmap_out(rc, src, dst, old_page_state, None, locked, False,
+                                   put_new_folio, private, ret)
+
+        if folio_test_anon(src):
+            anon_vma = src.mapping  # folio_get_anon_vma
+            assert anon_vma is not None
+            anon_vma.refcount += 1
+            cost.op(self.kernel, "anon_vma_ref")
+
+        cost.op(self.kernel, "folio_lock")
+        if not self.mm.folio_trylock(dst):
+            return self._unmap_out(rc, src, dst, old_page_state, anon_vma, locked, False,
+                                   put_new_folio, private, ret)
+        dst_locked = True
+
+        if not is_lru:
+            self._migrate_folio_record(dst, old_page_state, anon_vma)
+            return MIGRATEPAGE_UNMAP, dst
+
+        if src.mapping is None:
+            if src.flags & PG_private:
+                return self._unmap_out(rc, src, dst, old_page_state, anon_vma, locked,
+                                       dst_locked, put_new_folio, private, ret)
+        elif src.mapcount > 0:
+            try_to_migrate(self.kernel, src, TTU_BATCH_FLUSH if mode == MIGRATE_ASYNC else 0)
+            old_page_state |= FOLIO_WAS_MAPPED
+
+        if src.mapcount == 0:
+            self._migrate_folio_record(dst, old_page_state, anon_vma)
+            return MIGRATEPAGE_UNMAP, dst
+
+        return self._unmap_out(rc, src, dst, old_page_state, anon_vma, locked, dst_locked,
+                               put_new_folio, private, ret)
+
+    def _unmap_out(
+        self, rc: int, src: Folio, dst: Folio, old_page_state: int, anon_vma: Any,
+        locked: bool, dst_locked: bool, put_new_folio: PutNewFolio | None, private: Any,
+        ret: list[Folio],
+    ) -> tuple[int, Folio | None]:
+        """The ``out:`` label of migrate_folio_unmap."""
+        ret_l: list[Folio] | None = None if rc == -EAGAIN else ret
+        self.migrate_folio_undo_src(src, old_page_state & FOLIO_WAS_MAPPED, anon_vma, locked,
+                                    ret_l)
+        self.migrate_folio_undo_dst(dst, dst_locked, put_new_folio, private)
+        return rc, None
+
+    # ------------------------------------------------------------------ move (per folio)
+    def migrate_folio_move(
+        self,
+        put_new_folio: PutNewFolio | None,
+        private: Any,
+        src: Folio,
+        dst: Folio,
+        mode: int,
+        reason: int,
+        ret: list[Folio],
+    ) -> int:
+        """``migrate_folio_move``: move one unmapped folio; -EAGAIN leaves the pair queued."""
+        old_page_state, anon_vma = self._migrate_folio_extract(dst)
+        is_lru = not src.flags & PG_movable_ops
+        rc = self.move_to_new_folio(dst, src, mode)
+        if rc:
+            if rc == -EAGAIN:
+                self._migrate_folio_record(dst, old_page_state, anon_vma)
+                return rc
+            self.migrate_folio_undo_src(src, old_page_state & FOLIO_WAS_MAPPED, anon_vma,
+                                        True, ret)
+            self.migrate_folio_undo_dst(dst, True, put_new_folio, private)
+            return rc
+        self._finalize_success(src, dst, old_page_state, anon_vma, reason, is_lru)
+        return rc
+
+    def migrate_folios_move(
+        self,
+        src_folios: list[Folio],
+        dst_folios: list[Folio],
+        put_new_folio: PutNewFolio | None,
+        private: Any,
+        mode: int,
+        reason: int,
+        ret_folios: list[Folio],
+        stats: MigratePagesStats,
+        c: _Counters,
+    ) -> None:
+        """Patch 1/5 ``migrate_folios_move``: the per-folio move loop over the unmap list."""
+        keep_src: list[Folio] = []
+        keep_dst: list[Folio] = []
+        for folio, dst in zip(src_folios, dst_folios, strict=True):
+            is_thp = _is_thp(folio)
+            nr_pages = folio.nr_pages
+            cost.op(self.kernel, "cond_resched")
+            rc = self.migrate_folio_move(put_new_folio, private, folio, dst, mode, reason,
+                                         ret_folios)
+            if rc == -EAGAIN:
+                c.retry += 1
+                c.thp_retry += is_thp
+                c.nr_retry_pages += nr_pages
+                keep_src.append(folio)
+                keep_dst.append(dst)
+            elif rc == MIGRATEPAGE_SUCCESS:
+                stats.nr_succeeded += nr_pages
+                stats.nr_thp_succeeded += is_thp
+            else:
+                c.nr_failed += 1
+                stats.nr_thp_failed += is_thp
+                stats.nr_failed_pages += nr_pages
+        src_folios[:] = keep_src
+        dst_folios[:] = keep_dst
+
+    def migrate_folios_undo(
+        self,
+        src_folios: list[Folio],
+        dst_folios: list[Folio],
+        put_new_folio: PutNewFolio | None,
+        private: Any,
+        ret_folios: list[Folio],
+    ) -> None:
+        """Patch 1/5 ``migrate_folios_undo``: restore every pair still queued."""
+        for folio, dst in zip(src_folios, dst_folios, strict=True):
+            old_page_state, anon_vma = self._migrate_folio_extract(dst)
+            self.migrate_folio_undo_src(folio, old_page_state & FOLIO_WAS_MAPPED, anon_vma,
+                                        True, ret_folios)
+            self.migrate_folio_undo_dst(dst, True, put_new_folio, private)
+        src_folios.clear()
+        dst_folios.clear()
+
+    # ------------------------------------------------------------------ seed batch move
+    def migrate_folios_batch_move_seed(
+        self,
+        src_folios: list[Folio],
+        dst_folios: list[Folio],
+        put_new_folio: PutNewFolio | None,
+        private: Any,
+        mode: int,
+        reason: int,
+        ret_folios: list[Folio],
+        stats: MigratePagesStats,
+        c: _Counters,
+    ) -> None:
+        """Seed patches 3/5 + 4/5 ``migrate_folios_batch_move`` (linux-design §2.3)."""
+        if mode != MIGRATE_ASYNC and not self.config.batch_all_modes:
+            c.retry += 1
+            return
+        reg = self.registry
+        temp_src: list[Folio] = []
+        temp_dst: list[Folio] = []
+        mig_info: list[tuple[Any, int]] = []  # migrate_folio_info: anon_vma + old state
+        keep_src: list[Folio] = []
+        keep_dst: list[Folio] = []
+        broke_at = len(src_folios)
+        nr_mig_folios = 0
+        for i, (folio, dst) in enumerate(zip(src_folios, dst_folios, strict=True)):
+            if not self.kmalloc():
+                broke_at = i
+                break
+            is_thp = _is_thp(folio)
+            nr_pages = folio.nr_pages
+            is_lru = not folio.flags & PG_movable_ops
+            old_page_state, anon_vma = self._migrate_folio_extract(dst)
+            if not reg.can_dma_migrate(dst, folio):
+                rc = -EAGAIN  # patch 4/5: static_call(_can_dma_migrate)
+            elif is_lru:
+                rc = self._move_to_new_folio_prep(dst, folio, MIGRATE_SYNC_NO_COPY)
+            else:
+                rc = -EAGAIN  # "Let CPU handle the non-LRU pages"
+            if rc == -EAGAIN:
+                c.retry += 1
+                c.thp_retry += is_thp
+                c.nr_retry_pages += nr_pages
+                temp_src.append(folio)
+                temp_dst.append(dst)
+                self._migrate_folio_record(dst, old_page_state, anon_vma)
+            elif rc != MIGRATEPAGE_SUCCESS:
+                c.nr_failed += 1
+                stats.nr_thp_failed += is_thp
+                stats.nr_failed_pages += nr_pages
+                self.migrate_folio_undo_src(folio, old_page_state & FOLIO_WAS_MAPPED,
+                                            anon_vma, True, ret_folios)
+                self.migrate_folio_undo_dst(dst, True, put_new_folio, private)
+            else:
+                nr_mig_folios += 1
+                mig_info.append((anon_vma, old_page_state))
+                keep_src.append(folio)
+                keep_dst.append(dst)
+        if broke_at < len(src_folios):
+            rest_src = src_folios[broke_at:]
+            rest_dst = dst_folios[broke_at:]
+            if self.config.seed_kmalloc_break:
+                # As posted: the unprocessed rest stays on the lists, is batch-copied and
+                # walked by the finalize loop with a mig_info list that is too short.
+                keep_src += rest_src
+                keep_dst += rest_dst
+                self.bug_events.append(
+                    f"seed kmalloc-break: {len(rest_src)} folios skipped metadata migration"
+                )
+            else:
+                # Fixed: the rest goes back to the per-folio loop like -EAGAIN pairs.
+                for f in rest_src:
+                    c.retry += 1
+                    c.thp_retry += _is_thp(f)
+                    c.nr_retry_pages += f.nr_pages
+                temp_src += rest_src
+                temp_dst += rest_dst
+        src_folios[:] = keep_src
+        dst_folios[:] = keep_dst
+        if nr_mig_folios:
+            t = self._copy_begin()
+            reg.folios_copy_dispatch(dst_folios, src_folios, len(src_folios))
+            self._copy_end(t, sum(f.nr_pages for f in src_folios))
+            for k, (folio, dst) in enumerate(zip(src_folios, dst_folios, strict=True)):
+                is_thp = _is_thp(folio)
+                nr_pages = folio.nr_pages
+                if k < len(mig_info):
+                    anon_vma, old_page_state = mig_info[k]
+                else:
+                    # mig_info walked past its end: the list head read as an entry.
+                    anon_vma, old_page_state = None, 0
+                    self.bug_events.append("seed kmalloc-break: finalize read past mig_info")
+                if folio.flags & PG_movable_ops:
+                    folio.flags &= ~PG_isolated
+                if not folio_test_anon(folio):
+                    folio.mapping = None
+                cost.op(self.kernel, "flush_dcache_folio")
+                self._finalize_success(folio, dst, old_page_state, anon_vma, reason)
+                stats.nr_succeeded += nr_pages
+                stats.nr_thp_succeeded += is_thp
+            src_folios.clear()
+            dst_folios.clear()
+        # out: temp (-EAGAIN) folios back at the head of the lists for the CPU loop
+        src_folios[:0] = temp_src
+        dst_folios[:0] = temp_dst
+
+    # ------------------------------------------------------------------ v2/v3 batch move
+    def migrate_folios_batch_move_v3(
+        self,
+        src_folios: list[Folio],
+        dst_folios: list[Folio],
+        put_new_folio: PutNewFolio | None,
+        private: Any,
+        mode: int,
+        reason: int,
+        ret_folios: list[Folio],
+        stats: MigratePagesStats,
+        c: _Counters,
+    ) -> None:
+        """v2/v3 4/9 + 5/9 ``migrate_folios_batch_move`` (linux-design §3)."""
+        if mode != MIGRATE_ASYNC and not self.config.batch_all_modes:
+            c.retry += 1
+            return
+        reg = self.registry
+        err_src: list[Folio] = []
+        err_dst: list[Folio] = []
+        keep_src: list[Folio] = []
+        keep_dst: list[Folio] = []
+        for folio, dst in zip(src_folios, dst_folios, strict=True):
+            is_thp = _is_thp(folio)
+            nr_pages = folio.nr_pages
+            old_page_state, anon_vma = self._migrate_folio_read(dst)
+            if folio.flags & PG_movable_ops:
+                rc = -EAGAIN
+            else:
+                rc = self._move_to_new_folio_prep(dst, folio, MIGRATE_SYNC_NO_COPY)
+            if rc == -EAGAIN:
+                c.retry += 1
+                c.thp_retry += is_thp
+                c.nr_retry_pages += nr_pages
+                err_src.append(folio)
+                err_dst.append(dst)
+                self._migrate_folio_record(dst, old_page_state, anon_vma)
+            elif rc != MIGRATEPAGE_SUCCESS:
+                c.nr_failed += 1
+                stats.nr_thp_failed += is_thp
+                stats.nr_failed_pages += nr_pages
+                self.migrate_folio_undo_src(folio, old_page_state & FOLIO_WAS_MAPPED,
+                                            anon_vma, True, ret_folios)
+                self.migrate_folio_undo_dst(dst, True, put_new_folio, private)
+            else:
+                keep_src.append(folio)
+                keep_dst.append(dst)
+        src_folios[:] = keep_src
+        dst_folios[:] = keep_dst
+        nr_batched = len(src_folios)
+        if nr_batched:
+            t = self._copy_begin()
+            rc = reg.folios_copy_dispatch(dst_folios, src_folios, nr_batched)
+            self._copy_end(t, sum(f.nr_pages for f in src_folios))
+            if rc:
+                # fallback to serial page copy; a folio that still fails is undone
+                keep_src, keep_dst = [], []
+                for folio, dst in zip(src_folios, dst_folios, strict=True):
+                    is_thp = _is_thp(folio)
+                    nr_pages = folio.nr_pages
+                    rc = self._timed_folio_copy(dst, folio)
+                    if rc:
+                        old_page_state, anon_vma = self._migrate_folio_extract(folio)
+                        self.migrate_folio_undo_src(folio, old_page_state & FOLIO_WAS_MAPPED,
+                                                    anon_vma, True, ret_folios)
+                        self.migrate_folio_undo_dst(dst, True, put_new_folio, private)
+                        c.nr_failed += 1
+                        stats.nr_thp_failed += is_thp
+                        stats.nr_failed_pages += nr_pages
+                    else:
+                        # As posted, success is counted here *and* in the finalize loop.
+                        stats.nr_succeeded += nr_pages
+                        stats.nr_thp_succeeded += is_thp
+                        keep_src.append(folio)
+                        keep_dst.append(dst)
+                src_folios[:] = keep_src
+                dst_folios[:] = keep_dst
+            for folio, dst in zip(src_folios, dst_folios, strict=True):
+                is_thp = _is_thp(folio)
+                nr_pages = folio.nr_pages
+                old_page_state, anon_vma = self._migrate_folio_extract(folio)
+                self._move_to_new_folio_finalize(dst, folio, MIGRATEPAGE_SUCCESS)
+                self._finalize_success(folio, dst, old_page_state, anon_vma, reason)
+                stats.nr_succeeded += nr_pages
+                stats.nr_thp_succeeded += is_thp
+            src_folios.clear()
+            dst_folios.clear()
+        src_folios[:0] = err_src
+        dst_folios[:0] = err_dst
+
+    # ------------------------------------------------------------------ latest batch copy
+    def folio_supports_batch_copy(self, folio: Folio, reason: int) -> bool:
+        """v5/v6: reason in the offload mask, refcount as expected, not movable_ops."""
+        if folio.flags & PG_movable_ops:
+            return False
+        if not self.offload.migrate_should_offload(reason):
+            return False
+        return folio.refcount == self.folio_expected_refs(folio_mapping(folio), folio)
+
+    # ------------------------------------------------------------------ batch
+    def try_split_folio(self, folio: Folio, split_folios: list[Folio] | None, mode: int) -> int:
+        """``try_split_folio``: lock, split into base pages onto ``split_folios``."""
+        if split_folios is None:
+            return -EBUSY
+        if mode == MIGRATE_ASYNC:
+            if not self.mm.folio_trylock(folio):
+                return -EAGAIN
+        else:
+            cost.flush(self.kernel)
+            self.mm.folio_lock(folio)
+        tails: list[Folio] = []
+        rc = split_folio_to_list(self.kernel, folio, tails)
+        self.mm.folio_unlock(folio)
+        if not rc:
+            split_folios.extend(tails)
+            split_folios.append(folio)  # list_move_tail(&folio->lru, split_folios)
+            self.vm_events["thp_split_page"] += 1
+        return rc
+
+    def migrate_pages_batch(
+        self,
+        from_: list[Folio],
+        get_new_folio: GetNewFolio,
+        put_new_folio: PutNewFolio | None,
+        private: Any,
+        mode: int,
+        reason: int,
+        ret_folios: list[Folio],
+        split_folios: list[Folio] | None,
+        stats: MigratePagesStats,
+        nr_pass: int,
+    ) -> int:
+        """``migrate_pages_batch``: unmap as many folios as possible, flush once, move."""
+        kernel = self.kernel
+        cfg = self.config
+        latest = cfg.flavour == "latest"
+        retry = 1
+        thp_retry = 1
+        nr_failed = 0
+        nr_retry_pages = 0
+        rc_saved = 0
+        unmap_folios: list[Folio] = []  # latest: the standard list
+        dst_folios: list[Folio] = []
+        src_batch: list[Folio] = []
+        dst_batch: list[Folio] = []
+        nosplit = reason == MR_NUMA_MISPLACED
+        jump: str | None = None
+        cost.op(kernel, "migrate_pages_batch_call")
+
+        pass_ = 0
+        while pass_ < nr_pass and retry and jump is None:
+            retry = 0
+            thp_retry = 0
+            nr_retry_pages = 0
+            keep: list[Folio] = []
+            items = list(from_)
+            i = 0
+            while i < len(items):
+                folio = items[i]
+                i += 1
+                is_large = folio_test_large(folio)
+                is_thp = _is_thp(folio)
+                nr_pages = folio.nr_pages
+                cost.op(kernel, "cond_resched")
+
+                if not cfg.thp_migration_supported and is_thp:
+                    nr_failed += 1
+                    stats.nr_thp_failed += 1
+                    if not self.try_split_folio(folio, split_folios, mode):
+                        stats.nr_thp_split += 1
+                        stats.nr_split += 1
+                        continue
+                    stats.nr_failed_pages += nr_pages
+                    ret_folios.append(folio)
+                    continue
+
+                if latest and not folio.flags & PG_movable_ops and folio.refcount == 1:
+                    # v6: the folio was freed from under us: just drop our reference
+                    folio.flags &= ~(PG_active | PG_unevictable)
+                    self.migrate_folio_done(folio, reason)
+                    stats.nr_succeeded += nr_pages
+                    stats.nr_thp_succeeded += is_thp
+                    continue
+
+                rc, dst = self.migrate_folio_unmap(get_new_folio, put_new_folio, private,
+                                                   folio, mode, reason, ret_folios)
+                if rc == -ENOMEM:
+                    nr_failed += 1
+                    stats.nr_thp_failed += is_thp
+                    if is_large and not nosplit:
+                        ret = self.try_split_folio(folio, split_folios, mode)
+                        if not ret:
+                            stats.nr_thp_split += is_thp
+                            stats.nr_split += 1
+                            continue
+                        if reason == MR_LONGTERM_PIN and ret == -EAGAIN:
+                            retry += 1
+                            thp_retry += is_thp
+                            nr_retry_pages += nr_pages
+                            nr_failed -= 1
+                            stats.nr_thp_failed -= is_thp
+                            keep.append(folio)
+                            continue
+                    stats.nr_failed_pages += nr_pages + nr_retry_pages
+                    stats.nr_thp_failed += thp_retry
+                    rc_saved = rc
+                    keep.append(folio)
+                    keep.extend(items[i:])
+                    empty = not unmap_folios and not src_batch
+                    jump = "out" if empty else "move"
+                    break
+                if rc == -EAGAIN:
+                    retry += 1
+                    thp_retry += is_thp
+                    nr_retry_pages += nr_pages
+                    keep.append(folio)
+                elif rc == MIGRATEPAGE_SUCCESS:
+                    stats.nr_succeeded += nr_pages
+                    stats.nr_thp_succeeded += is_thp
+                elif rc == MIGRATEPAGE_UNMAP:
+                    assert dst is not None
+                    if latest and self.offload.enabled and self.folio_supports_batch_copy(
+                        folio, reason
+                    ):
+                        src_batch.append(folio)
+                        dst_batch.append(dst)
+                    else:
+                        unmap_folios.append(folio)
+                        dst_folios.append(dst)
+                else:
+                    nr_failed += 1
+                    stats.nr_thp_failed += is_thp
+                    stats.nr_failed_pages += nr_pages
+            from_[:] = keep
+            pass_ += 1
+        if jump is None:
+            nr_failed += retry
+            stats.nr_thp_failed += thp_retry
+            stats.nr_failed_pages += nr_retry_pages
+
+        if jump != "out":
+            # move:
+            try_to_unmap_flush(kernel)
+            c = _Counters()
+            c.nr_failed = nr_failed
+            if cfg.flavour == "seed":
+                c.retry = 0
+                self.migrate_folios_batch_move_seed(unmap_folios, dst_folios, put_new_folio,
+                                                    private, mode, reason, ret_folios, stats, c)
+            elif cfg.flavour == "v3":
+                c.retry = 0
+                self.migrate_folios_batch_move_v3(unmap_folios, dst_folios, put_new_folio,
+                                                  private, mode, reason, ret_folios, stats, c)
+            else:
+                c.retry = 1
+                if latest and src_batch:
+                    t = self._copy_begin()
+                    self.offload.migrate_offload_batch_copy(dst_batch, src_batch,
+                                                            len(src_batch))
+                    self._copy_end(t, sum(f.nr_pages for f in src_batch))
+            pass_ = 0
+            while pass_ < nr_pass and c.retry:
+                c.retry = 0
+                c.thp_retry = 0
+                c.nr_retry_pages = 0
+                if src_batch:
+                    self.migrate_folios_move(src_batch, dst_batch, put_new_folio, private, mode,
+                                             reason, ret_folios, stats, c)
+                if unmap_folios:
+                    self.migrate_folios_move(unmap_folios, dst_folios, put_new_folio, private,
+                                             mode, reason, ret_folios, stats, c)
+                pass_ += 1
+            nr_failed = c.nr_failed + c.retry
+            stats.nr_thp_failed += c.thp_retry
+            stats.nr_failed_pages += c.nr_retry_pages
+            rc = rc_saved or nr_failed
+        else:
+            rc = rc_saved
+        # out: cleanup remaining folios
+        self.migrate_folios_undo(src_batch, dst_batch, put_new_folio, private, ret_folios)
+        self.migrate_folios_undo(unmap_folios, dst_folios, put_new_folio, private, ret_folios)
+        return rc
+
+    def migrate_pages_sync(
+        self,
+        from_: list[Folio],
+        get_new_folio: GetNewFolio,
+        put_new_folio: PutNewFolio | None,
+        private: Any,
+        mode: int,
+        reason: int,
+        ret_folios: list[Folio],
+        split_folios: list[Folio],
+        stats: MigratePagesStats,
+    ) -> int:
+        """``migrate_pages_sync``: one ASYNC batch pass (3 tries), then each leftover alone."""
+        nr_failed = 0
+        folios: list[Folio] = []
+        astats = MigratePagesStats()
+        rc = self.migrate_pages_batch(from_, get_new_folio, put_new_folio, private,
+                                      MIGRATE_ASYNC, reason, folios, split_folios, astats,
+                                      NR_MAX_MIGRATE_ASYNC_RETRY)
+        stats.nr_succeeded += astats.nr_succeeded
+        stats.nr_thp_succeeded += astats.nr_thp_succeeded
+        stats.nr_thp_split += astats.nr_thp_split
+        stats.nr_split += astats.nr_split
+        if rc < 0:
+            stats.nr_failed_pages += astats.nr_failed_pages
+            stats.nr_thp_failed += astats.nr_thp_failed
+            ret_folios.extend(folios)
+            return rc
+        stats.nr_thp_failed += astats.nr_thp_split
+        nr_failed += astats.nr_split
+        from_.extend(folios)
+        folios = []
+        while from_:
+            single = [from_.pop(0)]
+            rc = self.migrate_pages_batch(single, get_new_folio, put_new_folio, private, mode,
+                                          reason, ret_folios, split_folios, stats,
+                                          NR_MAX_MIGRATE_SYNC_RETRY)
+            ret_folios.extend(single)
+            if rc < 0:
+                return rc
+            nr_failed += rc
+        return nr_failed
+
+    # ------------------------------------------------------------------ hugetlb
+    def unmap_and_move_huge_page(
+        self,
+        get_new_folio: GetNewFolio,
+        put_new_folio: PutNewFolio | None,
+        private: Any,
+        src: Folio,
+        force: bool,
+        mode: int,
+        reason: int,
+        ret: list[Folio],
+    ) -> int:
+        """``unmap_and_move_huge_page``: one hugetlb folio, unmapped and moved on its own."""
+        rc = -EAGAIN
+        page_was_mapped = 0
+        anon_vma: AnonVma | None = None
+        if src.refcount == 1:
+            self.mm.folio_putback_active_hugetlb(src)
+            return MIGRATEPAGE_SUCCESS
+        dst = get_new_folio(src, private)
+        if dst is None:
+            return -ENOMEM
+        cost.op(self.kernel, "folio_lock")
+        locked_src = False
+        if not self.mm.folio_trylock(src):
+            if force and mode in (MIGRATE_SYNC, MIGRATE_SYNC_NO_COPY):
+                cost.flush(self.kernel)
+                self.mm.folio_lock(src)
+                locked_src = True
+        else:
+            locked_src = True
+        if locked_src:
+            if folio_test_anon(src):
+                anon_vma = src.mapping
+                assert anon_vma is not None
+                anon_vma.refcount += 1
+            if self.mm.folio_trylock(dst):
+                if src.mapcount > 0:
+                    try_to_migrate(self.kernel, src, 0)
+                    page_was_mapped = 1
+                if src.mapcount == 0:
+                    rc = self.move_to_new_folio(dst, src, mode)
+                if page_was_mapped:
+                    remove_migration_ptes(self.kernel, src,
+                                          dst if rc == MIGRATEPAGE_SUCCESS else src)
+                self.mm.folio_unlock(dst)
+            if anon_vma is not None:
+                anon_vma.refcount -= 1
+            if rc == MIGRATEPAGE_SUCCESS:
+                cost.op(self.kernel, "hugetlb_move_state")  # move_hugetlb_state
+                dst.flags |= PG_lru
+                put_new_folio = None
+            self.mm.folio_unlock(src)
+        if rc == MIGRATEPAGE_SUCCESS:
+            self.mm.folio_putback_active_hugetlb(src)
+        elif rc != -EAGAIN:
+            ret.append(src)
+        if put_new_folio is not None:
+            put_new_folio(dst, private)
+        elif rc == MIGRATEPAGE_SUCCESS:
+            self.mm.folio_put(dst)  # folio_putback_active_hugetlb(dst): drop the alloc ref
+        else:
+            self.mm.folio_put(dst)
+        return rc
+
+    def migrate_hugetlbs(
+        self,
+        from_: list[Folio],
+        get_new_folio: GetNewFolio,
+        put_new_folio: PutNewFolio | None,
+        private: Any,
+        mode: int,
+        reason: int,
+        stats: MigratePagesStats,
+        ret_folios: list[Folio],
+    ) -> int:
+        """``migrate_hugetlbs``: hugetlb folios one at a time, never batched."""
+        retry = 1
+        nr_failed = 0
+        nr_retry_pages = 0
+        pass_ = 0
+        while pass_ < NR_MAX_MIGRATE_PAGES_RETRY and retry:
+            retry = 0
+            nr_retry_pages = 0
+            for folio in list(from_):
+                if not folio.hugetlb:
+                    continue
+                nr_pages = folio.nr_pages
+                cost.op(self.kernel, "cond_resched")
+                rc = self.unmap_and_move_huge_page(get_new_folio, put_new_folio, private, folio,
+                                                   pass_ > 2, mode, reason, ret_folios)
+                if rc == -ENOMEM:
+                    stats.nr_failed_pages += nr_pages + nr_retry_pages
+                    return -ENOMEM
+                if rc == -EAGAIN:
+                    retry += 1
+                    nr_retry_pages += nr_pages
+                    continue
+                from_.remove(folio)  # success: put back; failure: moved to ret_folios
+                if rc == MIGRATEPAGE_SUCCESS:
+                    stats.nr_succeeded += nr_pages
+                else:
+                    nr_failed += 1
+                    stats.nr_failed_pages += nr_pages
+            pass_ += 1
+        nr_failed += retry
+        stats.nr_failed_pages += nr_retry_pages
+        return nr_failed
+
+    # ------------------------------------------------------------------ entry point
+    def migrate_pages(
+        self,
+        from_: list[Folio],
+        get_new_folio: GetNewFolio,
+        put_new_folio: PutNewFolio | None,
+        private: Any,
+        mode: int,
+        reason: int,
+        ret_succeeded: list[int] | None = None,
+    ) -> int:
+        """``migrate_pages``: migrate the isolated folios on ``from_``.
+
+        Returns the number of folios not migrated or a negative errno; failed folios are left
+        on ``from_`` for the caller's ``putback_movable_pages``. Records t1..t4.
+        """
+        kernel = self.kernel
+        sim = kernel.sim
+        cfg = self.config
+        proc = sim.require_process()
+        cost.flush(kernel)  # the caller's pending work happens before t1
+        migrator = "kernel"
+        if cfg.flavour in ("seed", "v3"):
+            migrator = self.registry.get_active_migrator_name()
+        elif cfg.flavour == "latest":
+            migrator = self.offload.get_active_migrator_name()
+        rec = MigrateRecord(
+            t1=sim.now,
+            flavour=cfg.flavour,
+            config=cfg,
+            mode=int(mode),
+            reason=int(reason),
+            nr_folios=len(from_),
+            nr_pages=sum(f.nr_pages for f in from_),
+            migrator=migrator,
+        )
+        outer = proc.data.get("migrate_record")
+        proc.data["migrate_record"] = rec
+        try:
+            with cost.deferred(kernel):
+                cost.op(kernel, "migrate_pages_call")
+                rc = self._migrate_pages(from_, get_new_folio, put_new_folio, private,
+                                         MigrateMode(mode), MigrateReason(reason), rec.stats)
+                cost.flush(kernel)  # everything charged inside the call lands before t4
+        finally:
+            proc.data["migrate_record"] = outer
+        rec.t4 = sim.now
+        rec.rc = rc
+        self.records.append(rec)
+        if ret_succeeded is not None:
+            ret_succeeded[:] = [rec.stats.nr_succeeded]
+        return rc
+
+    def _migrate_pages(
+        self,
+        from_: list[Folio],
+        get_new_folio: GetNewFolio,
+        put_new_folio: PutNewFolio | None,
+        private: Any,
+        mode: MigrateMode,
+        reason: MigrateReason,
+        stats: MigratePagesStats,
+    ) -> int:
+        limit = self.config.nr_max_batched_migration
+        ret_folios: list[Folio] = []
+        split_folios: list[Folio] = []
+        rc_gather = self.migrate_hugetlbs(from_, get_new_folio, put_new_folio, private, mode,
+                                          reason, stats, ret_folios)
+        if rc_gather >= 0:
+            while True:  # again:
+                nr_pages = 0
+                cut = len(from_)
+                rest: list[Folio] = []
+                for idx, folio in enumerate(from_):
+                    if folio.hugetlb:
+                        ret_folios.append(folio)  # retried hugetlb folios are kept in list
+                        continue
+                    rest.append(folio)
+                    nr_pages += folio.nr_pages
+                    if nr_pages >= limit:
+                        cut = idx + 1
+                        break
+                # list_cut_before(&folios, from, &folio2->lru): cut after the folio that
+                # reached the limit; hugetlb folios met on the way went to ret_folios.
+                folios = rest
+                remaining = from_[cut:]
+                from_[:] = remaining
+                cost.op(self.kernel, "list_op")
+                if mode == MIGRATE_ASYNC:
+                    rc = self.migrate_pages_batch(folios, get_new_folio, put_new_folio, private,
+                                                  mode, reason, ret_folios, split_folios, stats,
+                                                  NR_MAX_MIGRATE_PAGES_RETRY)
+                else:
+                    rc = self.migrate_pages_sync(folios, get_new_folio, put_new_folio, private,
+                                                 mode, reason, ret_folios, split_folios, stats)
+                ret_folios.extend(folios)
+                if rc < 0:
+                    rc_gather = rc
+                    ret_folios.extend(split_folios)
+                    split_folios.clear()
+                    break
+                if split_folios:
+                    self.migrate_pages_batch(split_folios, get_new_folio, put_new_folio, private,
+                                             MIGRATE_ASYNC, reason, ret_folios, None, stats, 1)
+                    ret_folios.extend(split_folios)
+                    split_folios.clear()
+                rc_gather += rc
+                if not from_:
+                    break
+        # out:
+        from_[:0] = ret_folios
+        if not from_:
+            rc_gather = 0
+        ev = self.vm_events
+        ev["pgmigrate_success"] += stats.nr_succeeded
+        ev["pgmigrate_fail"] += stats.nr_failed_pages
+        ev["thp_migration_success"] += stats.nr_thp_succeeded
+        ev["thp_migration_fail"] += stats.nr_thp_failed
+        ev["thp_migration_split"] += stats.nr_thp_split
+        return rc_gather
+
+    # ------------------------------------------------------------------ putback
+    def putback_movable_pages(self, lst: list[Folio]) -> None:
+        """``putback_movable_pages``: return isolated folios to the LRU (or hugetlb list)."""
+        for folio in lst:
+            cost.op(self.kernel, "putback_folio")
+            if folio.hugetlb:
+                self.mm.folio_putback_active_hugetlb(folio)
+                continue
+            if folio.flags & PG_movable_ops:
+                folio.flags &= ~PG_isolated
+                self.mm.folio_put(folio)
+                continue
+            self.mm.nr_isolated[folio.nid] -= folio.nr_pages
+            self.mm.folio_putback_lru(folio)
+        lst.clear()
+
+    # ------------------------------------------------------------------ helpers for users
+    def last_record(self) -> MigrateRecord:
+        """The most recent migrate_pages() record."""
+        return self.records[-1]
+
+
+def poison_folio(folio: Folio) -> None:
+    """Mark a folio hardware-poisoned: machine-check-safe copies of it fail (tests)."""
+    folio.flags |= PG_hwpoison
+
+
+__all__ = [
+    "FLAVOURS",
+    "MIGRATEPAGE_SUCCESS",
+    "MIGRATEPAGE_UNMAP",
+    "MIGRATE_ASYNC",
+    "MIGRATE_SYNC",
+    "MIGRATE_SYNC_LIGHT",
+    "MIGRATE_SYNC_NO_COPY",
+    "NR_MAX_MIGRATE_ASYNC_RETRY",
+    "NR_MAX_MIGRATE_PAGES_RETRY",
+    "NR_MAX_MIGRATE_SYNC_RETRY",
+    "MigrateCore",
+    "MigratePagesStats",
+    "MigrateRecord",
+    "MigrationConfig",
+    "MigrationTargetControl",
+    "PG_writeback",
+    "poison_folio",
+]
