@@ -189,8 +189,8 @@ module ptdma_engine #(
         .i_q_status_err_code(err_latch), .i_q_status_busy(busy),
         .i_q_status_empty(head == r_tail), .i_q_status_halted(halted),
         .i_q_status_desc_completed(desc_completed),
-        .i_q_int_status_completion(r_is_cmpl), .i_q_int_status_error(r_is_err),
-        .i_q_int_status_queue_stopped(r_is_stop), .i_q_int_status_empty_queue(r_is_empty),
+        .i_q_int_status_completion(int_raw[0]), .i_q_int_status_error(int_raw[1]),
+        .i_q_int_status_queue_stopped(int_raw[2]), .i_q_int_status_empty_queue(int_raw[3]),
         .i_q_dma_status_rd_outstanding(rd_out8),
         .i_q_dma_status_wr_outstanding(wr_out8),
         .i_q_dma_status_rd_busy(rd_lines_out != 0), .i_q_dma_status_wr_busy(wr_lines_out != 0),
@@ -323,16 +323,22 @@ module ptdma_engine #(
                          dw4[DESC_DW4_DST_LO_MSB:DESC_DW4_DST_LO_LSB]};
     wire [1:0]  d_src_mem = dw3[DESC_DW3_SRC_MEM_MSB:DESC_DW3_SRC_MEM_LSB];
     wire [1:0]  d_dst_mem = dw5[DESC_DW5_DST_MEM_MSB:DESC_DW5_DST_MEM_LSB];
+    wire [48:0] src_end49 = {1'b0, d_src} + {17'd0, d_len};
+    wire [48:0] dst_end49 = {1'b0, d_dst} + {17'd0, d_len};
     wire        d_rsvd = dw0[DESC_DW0_RSVD0_LSB]
                        | (|dw0[DESC_DW0_RSVD1_MSB:DESC_DW0_RSVD1_LSB])
                        | (|dw3[DESC_DW3_RSVD_MSB:DESC_DW3_RSVD_LSB])
                        | (|dw5[DESC_DW5_RSVD_MSB:DESC_DW5_RSVD_LSB])
-                       | (|dw7);
-    wire unused_desc = ^{dw6, r_cmpl_hi[31:16]};
-    wire [48:0] src_end49 = {1'b0, d_src} + {17'd0, d_len};
-    wire [48:0] dst_end49 = {1'b0, d_dst} + {17'd0, d_len};
+                       | (|dw6) | (|dw7)
+                       | (d_len != 32'd0 && {1'b0, d_src} < dst_end49 && {1'b0, d_dst} < src_end49);
+    wire unused_desc = ^{r_cmpl_hi[31:16]};
 
     // §5 validation, first failing check wins
+    // ILLEGAL_MEM_ADDR: the source is checked before the destination (side READ / WRITE)
+    wire      src_bad = src_end49 > {1'b0, MEM_LIMIT};
+    wire [1:0]  v_side = (v_code == ERR_ILLEGAL_MEM_ADDR[5:0])
+                         ? (src_bad ? SIDE_READ[1:0] : SIDE_WRITE[1:0]) : SIDE_DESCRIPTOR[1:0];
+    wire [47:0] v_addr = (v_code == ERR_ILLEGAL_MEM_ADDR[5:0]) ? (src_bad ? d_src : d_dst) : 48'd0;
     reg [5:0] v_code;
     always @(*) begin
         v_code = 6'd0;
@@ -345,6 +351,21 @@ module ptdma_engine #(
             v_code = ERR_ILLEGAL_MEM_ADDR[5:0];
         else if (d_src_mem != 2'd0 || d_dst_mem != 2'd0) v_code = ERR_ILLEGAL_MEM_SEL[5:0];
     end
+
+    // the settled descriptor's outcome (§6 completion contract, model _settle)
+    reg         abort_nowb;   // aborted before decode: no write-backs
+    reg  [15:0] wb_seq;       // descriptors settled (DESC_WB sequence)
+    reg  [3:0]  int_raw;      // Q_INT_STATUS: raw events (COMPLETION also when folded)
+    wire        o_ok = !fail && !aborting;
+    wire        o_halts = (!o_ok && (r_stop_on_error || aborting)) || (o_ok && d_soc);
+    wire [31:0] o_new_head = (o_ok || (!aborting && !r_stop_on_error)) ? ring_next(head, ring_mask)
+                                                                      : head;
+    wire [5:0]  o_code = aborting ? 6'd0 : fail_code;
+    wire [7:0]  o_wbst = o_ok ? WBST_COMPLETED : (aborting ? WBST_ABORTED : WBST_ERROR);
+    wire [7:0]  o_cmpl_st = o_halts ? 8'd3 : (o_ok ? 8'd1 : 8'd2);
+    wire [15:0] o_done_cnt = desc_completed + (o_ok ? 16'd1 : 16'd0);
+    wire [63:0] o_bytes = bytes_done + (o_ok ? {32'd0, d_len} : 64'd0);
+    wire        abort_now = abort_wr || abort_pending;
 
     // ------------------------------------------------------------------ datapath state
     reg         xfer_go;      // pulse: start the datapath on the decoded descriptor
@@ -376,6 +397,11 @@ module ptdma_engine #(
     reg  [8:0]  wq_len [0:7]; // beats per AW line, in AW order (W follows)
     reg  [2:0]  wq_wr, wq_rd;
     reg  [8:0]  rd_line_left; // beats left in the R burst being received
+    reg         wr_err_seen;
+    // start address of every write line awaiting B (B returns in AW order: one ID)
+    localparam integer BAW = $clog2(WR_SLOTS);
+    reg  [47:0] ba_fifo [0:(1 << BAW) - 1];
+    reg  [BAW-1:0] ba_wr, ba_rd;
 
     // read data FIFO
     reg  [DATA_W-1:0] fifo [0:FIFO_BEATS-1];
@@ -434,6 +460,7 @@ module ptdma_engine #(
     wire [LB:0]  w_last_cnt = w_last_cnt49[LB:0];
     wire [B-1:0] w_last_mask = (w_beat_end > x_dst_end)
                              ? ~({B{1'b1}} << w_last_cnt) : {B{1'b1}};
+    wire [47:0] r_beat_addr = (x_src & BEAT_MASK) + ({16'd0, src_rcvd} << LB);
     wire        preload_now = x_active && !lag && !preloaded && (f_wr != f_rd);
     // last beat of its AW line (w_line_left = 0: the beat starts the next queued line)
     wire        w_beat_last = (w_line_left == 9'd0) ? (wq_len[wq_rd] == 9'd1)
@@ -462,6 +489,8 @@ module ptdma_engine #(
     reg         coal_tmr_on;
     reg  [15:0] coal_unraised;  // IOC completions folded and not yet raised
     wire [15:0] coal_thresh = (r_coal_count == 16'd0) ? 16'd1 : r_coal_count;
+    wire        coal_tmr_fire = coal_tmr_on && coal_tmr <= 24'd1 && coal_unraised != 16'd0;
+    wire [3:0]  int_raw_w1c = int_raw & ~(w_int_status ? (wdata[3:0] & wmask[3:0]) : 4'd0);
 
     wire        ei_w1c_err = w_int_status && wdata[1] && wmask[1];
     wire        ctl_byte0 = w_control && wmask[0];
@@ -544,6 +573,12 @@ module ptdma_engine #(
             nd_total <= 32'd0;
             src_rcvd <= 32'd0;
             rd_err_seen <= 1'b0;
+            wr_err_seen <= 1'b0;
+            ba_wr <= 0;
+            ba_rd <= 0;
+            abort_nowb <= 1'b0;
+            wb_seq <= 16'd0;
+            int_raw <= 4'd0;
             wr_ptr <= 48'd0;
             wr_last <= 48'd0;
             wr_done <= 1'b1;
@@ -637,12 +672,14 @@ module ptdma_engine #(
             if (state != S_IDLE) run_cycles <= run_cycles + 32'd1;
 
             // ---------------------------------------------------- coalescing timer
+            int_raw <= int_raw_w1c | (coal_tmr_fire ? 4'b0001 : 4'b0000);
             if (coal_tmr_on) begin
                 if (coal_tmr <= 24'd1) begin
                     coal_tmr_on <= 1'b0;
-                    if (coal_unraised != 16'd0) begin
+                    if (coal_tmr_fire) begin
                         set_cmpl <= 1'b1;
                         coal_unraised <= 16'd0;
+                        coal_pending <= 16'd0;
                     end
                 end else begin
                     coal_tmr <= coal_tmr - 24'd1;
@@ -673,7 +710,7 @@ module ptdma_engine #(
                     pc_rd_reqs <= pc_rd_reqs + 64'd1;
                 end
             end
-            if (rd_want && ar_free && !(rd_slot_ok && rd_tok_ok) && perf_run && !perf_reset_wr)
+            if (rd_want && ar_free && rd_tok_ok && !rd_slot_ok && perf_run && !perf_reset_wr)
                 pc_stall <= pc_stall + 64'd1;
 
             // outstanding read lines and reserved buffer beats
@@ -692,11 +729,10 @@ module ptdma_engine #(
                         pc_rd_lat <= pc_rd_lat + {32'd0, cycle - ts_fifo[ts_rd]};
                     ts_rd <= (ts_rd == RD_SLOTS - 1) ? 0 : ts_rd + 1'b1;
                 end
-                if (m_axi_rresp != 2'b00) begin
+                if (m_axi_rresp != 2'b00 && !rd_err_seen) begin
+                    // DMA_RD_STATUS: last response and one count per failing descriptor
                     rd_last_resp <= m_axi_rresp;
                     rd_err_count <= rd_err_count + 30'd1;
-                end
-                if (m_axi_rresp != 2'b00 && !rd_err_seen) begin
                     rd_err_seen <= 1'b1;
                     x_stop <= 1'b1;
                     if (!fail) begin
@@ -704,7 +740,7 @@ module ptdma_engine #(
                         fail_code <= (m_axi_rresp == 2'b11) ? ERR_IDMA0_AXI_DECERR[5:0]
                                                             : ERR_IDMA0_AXI_SLVERR[5:0];
                         fail_side <= SIDE_READ[1:0];
-                        fail_data_addr <= (x_src & BEAT_MASK) + ({16'd0, src_rcvd} << LB);
+                        fail_data_addr <= (r_beat_addr > x_src) ? r_beat_addr : x_src;
                     end
                 end
                 if (!rd_err_seen && m_axi_rresp == 2'b00) src_rcvd <= src_rcvd + 32'd1;
@@ -722,6 +758,8 @@ module ptdma_engine #(
                 aw_beat_idx <= aw_beat_idx + {23'd0, wr_beats};
                 if (wr_burst_end > wr_last) wr_done <= 1'b1;
                 wq_len[wq_wr] <= wr_beats;
+                ba_fifo[ba_wr] <= wr_ptr;
+                ba_wr <= ba_wr + 1'b1;
                 wq_wr <= wq_wr + 3'd1;
             end
 
@@ -771,19 +809,26 @@ module ptdma_engine #(
                 if (inc && !dec) wr_lines_out <= wr_lines_out + 1'b1;
                 else if (!inc && dec) wr_lines_out <= wr_lines_out - 1'b1;
             end
-            if (m_axi_bvalid && (x_active || wb_active)) begin
-                if (m_axi_bresp != 2'b00) begin
-                    wr_last_resp <= m_axi_bresp;
-                    wr_err_count <= wr_err_count + 30'd1;
-                end
+            if (m_axi_bvalid && x_active) begin
+                ba_rd <= ba_rd + 1'b1;
             end
-            if (m_axi_bvalid && x_active && m_axi_bresp != 2'b00 && !fail) begin
-                fail <= 1'b1;
-                fail_code <= (m_axi_bresp == 2'b11) ? ERR_ODMA0_AXI_DECERR[5:0]
-                                                    : ERR_ODMA0_AXI_SLVERR[5:0];
-                fail_side <= SIDE_WRITE[1:0];
-                fail_data_addr <= x_dst;  // refined below is not possible: B carries no address
+            if (m_axi_bvalid && m_axi_bresp != 2'b00
+                && ((x_active && !wr_err_seen) || wb_active)) begin
+                // DMA_WR_STATUS: last response and one count per failing descriptor/write-back
+                wr_last_resp <= m_axi_bresp;
+                wr_err_count <= wr_err_count + 30'd1;
+            end
+            if (m_axi_bvalid && x_active && m_axi_bresp != 2'b00 && !wr_err_seen) begin
+                wr_err_seen <= 1'b1;
                 x_stop <= 1'b1;
+                if (!fail) begin
+                    fail <= 1'b1;
+                    fail_code <= (m_axi_bresp == 2'b11) ? ERR_ODMA0_AXI_DECERR[5:0]
+                                                        : ERR_ODMA0_AXI_SLVERR[5:0];
+                    fail_side <= SIDE_WRITE[1:0];
+                    // B carries no address: the line's start from the AW order
+                    fail_data_addr <= (ba_fifo[ba_rd] > x_dst) ? ba_fifo[ba_rd] : x_dst;
+                end
             end
 
             // ---------------------------------------------------- CMD_TIMEOUT
@@ -815,6 +860,9 @@ module ptdma_engine #(
                 nd_total <= 32'(((dst_end49 - 49'd1) >> LB) - (d_dst >> LB) + 49'd1);
                 src_rcvd <= 32'd0;
                 rd_err_seen <= 1'b0;
+                wr_err_seen <= 1'b0;
+                ba_wr <= 0;
+                ba_rd <= 0;
                 wr_ptr <= d_dst & BEAT_MASK;
                 wr_last <= 48'((dst_end49 - 49'd1) & BEAT_MASK);
                 wr_done <= 1'b0;
@@ -862,18 +910,18 @@ module ptdma_engine #(
                 end
             end
 
-            // ---------------------------------------------------- coalescing flush on empty
-            // (done in S_DONE below)
-
             // ---------------------------------------------------- control FSM
             case (state)
                 S_IDLE: begin
+                    aborting <= 1'b0;
+                    abort_nowb <= 1'b0;
                     if (abort_pending || abort_wr) begin
-                        // ABORT with nothing running: the queue stops
+                        // ABORT with nothing running: the queue stops (QUEUE_STOPPED)
                         abort_pending <= 1'b0;
                         run <= 1'b0;
                         halted <= 1'b1;
                         set_stop <= 1'b1;
+                        int_raw <= int_raw_w1c | 4'b0100 | (coal_tmr_fire ? 4'b0001 : 4'b0000);
                     end else if (run && !halted && head != r_tail && !ctl_byte0 && !w_head) begin
                         state <= S_FETCH;
                         desc_addr <= {r_base_hi, head};
@@ -881,12 +929,16 @@ module ptdma_engine #(
                         fail <= 1'b0;
                         fail_code <= 6'd0;
                         fail_side <= 2'd0;
-                        aborting <= 1'b0;
+                        fail_data_addr <= 48'd0;
                         wb_err <= 1'b0;
                     end
                 end
                 S_FETCH: begin
-                    if (ar_free && !rd_want) begin
+                    if (abort_now) begin
+                        aborting <= 1'b1;  // aborted before decode: nothing moved, no write-backs
+                        abort_nowb <= 1'b1;
+                        state <= S_DONE;
+                    end else if (ar_free && !rd_want) begin
                         m_axi_arvalid <= 1'b1;
                         m_axi_araddr <= {{(ADDR_W-48){1'b0}}, desc_addr & BEAT_MASK};
                         m_axi_arlen <= DESC_BEATS - 1;
@@ -902,25 +954,34 @@ module ptdma_engine #(
                         else
                             desc_raw[fbeats * DATA_W +: DATA_W] <= m_axi_rdata;
                         fbeats <= fbeats + 1'b1;
-                        if (m_axi_rresp != 2'b00) begin
+                        if (m_axi_rresp != 2'b00 && !fail) begin
+                            // descriptor fetch answered SLVERR/DECERR (side FETCH)
                             rd_last_resp <= m_axi_rresp;
                             rd_err_count <= rd_err_count + 30'd1;
-                            if (!fail) begin
-                                fail <= 1'b1;
-                                fail_code <= (m_axi_rresp == 2'b11) ? ERR_IDMA0_AXI_DECERR[5:0]
-                                                                    : ERR_IDMA0_AXI_SLVERR[5:0];
-                                fail_side <= SIDE_FETCH[1:0];
-                                fail_data_addr <= desc_addr;
-                            end
+                            fail <= 1'b1;
+                            fail_code <= (m_axi_rresp == 2'b11) ? ERR_IDMA0_AXI_DECERR[5:0]
+                                                                : ERR_IDMA0_AXI_SLVERR[5:0];
+                            fail_side <= SIDE_FETCH[1:0];
+                            fail_data_addr <= desc_addr;
                         end
                         if (m_axi_rlast) begin
-                            state <= S_FEXTRA;
-                            cnt <= FETCH_EXTRA_CYCLES;
+                            if (abort_now) begin
+                                aborting <= 1'b1;
+                                abort_nowb <= 1'b1;
+                                state <= S_DONE;
+                            end else begin
+                                state <= S_FEXTRA;
+                                cnt <= FETCH_EXTRA_CYCLES;
+                            end
                         end
                     end
                 end
                 S_FEXTRA: begin
-                    if (cnt <= 32'd1) begin
+                    if (abort_now) begin
+                        aborting <= 1'b1;
+                        abort_nowb <= 1'b1;
+                        state <= S_DONE;
+                    end else if (cnt <= 32'd1) begin
                         state <= S_DECODE;
                         cnt <= DECODE_CYCLES;
                     end else begin
@@ -928,20 +989,19 @@ module ptdma_engine #(
                     end
                 end
                 S_DECODE: begin
-                    if (cnt <= 32'd1) begin
+                    if (abort_now) begin
+                        aborting <= 1'b1;
+                        abort_nowb <= 1'b1;
+                        state <= S_DONE;
+                    end else if (cnt <= 32'd1) begin
                         if (fail) begin
                             state <= S_CWAIT;  // fetch failed: nothing to validate
-                            cnt <= COMPLETION_CYCLES;
-                        end else if (abort_pending || abort_wr) begin
-                            aborting <= 1'b1;
-                            state <= S_CWAIT;
                             cnt <= COMPLETION_CYCLES;
                         end else if (v_code != 6'd0) begin
                             fail <= 1'b1;
                             fail_code <= v_code;
-                            fail_side <= SIDE_DESCRIPTOR[1:0];
-                            fail_data_addr <= (v_code == ERR_ILLEGAL_MEM_ADDR[5:0])
-                                ? ((src_end49 > {1'b0, MEM_LIMIT}) ? d_src : d_dst) : 48'd0;
+                            fail_side <= v_side;
+                            fail_data_addr <= v_addr;
                             state <= S_CWAIT;
                             cnt <= COMPLETION_CYCLES;
                         end else if (d_len == 32'd0) begin
@@ -957,13 +1017,16 @@ module ptdma_engine #(
                 end
                 S_XFER: begin
                     if (!x_active && !xfer_go) begin
-                        state <= S_CWAIT;
+                        // an aborted stream settles as soon as it has drained
+                        state <= aborting ? S_DWB : S_CWAIT;
                         cnt <= COMPLETION_CYCLES;
                     end
                 end
                 S_CWAIT: begin
-                    if (cnt <= 32'd1) begin
-                        if (abort_pending) aborting <= 1'b1;
+                    if (abort_now) begin
+                        aborting <= 1'b1;
+                        state <= S_DWB;
+                    end else if (cnt <= 32'd1) begin
                         state <= S_DWB;
                     end else begin
                         cnt <= cnt - 32'd1;
@@ -971,17 +1034,14 @@ module ptdma_engine #(
                 end
                 S_DWB: begin
                     // DESC_WB: dw6 = {seq, err, status} (§4)
-                    if (r_desc_wb_en && !(fail && fail_side == SIDE_FETCH[1:0])) begin
+                    if (r_desc_wb_en && !abort_nowb) begin
                         wb_active <= 1'b1;
                         wb_aw_sent <= 1'b0;
                         wb_beat <= 2'd0;
                         wb_addr <= desc_addr + 48'd24;
                         wb_nbytes <= 5'd4;
                         wb_nbeats <= 2'd1;
-                        wb_data <= {96'd0,
-                                    (desc_completed + ((fail || aborting) ? 16'd0 : 16'd1)),
-                                    fail ? {2'b00, fail_code} : 8'd0,
-                                    aborting ? WBST_ABORTED : (fail ? WBST_ERROR : WBST_COMPLETED)};
+                        wb_data <= {96'd0, wb_seq + 16'd1, 2'b00, o_code, o_wbst};
                         wb_is_cmpl <= 1'b0;
                         state <= S_WBWAIT;
                     end else begin
@@ -990,19 +1050,14 @@ module ptdma_engine #(
                 end
                 S_CWB: begin
                     // CMPL_WB record: +0 HEAD_LO, +4 completed, status, err, +8 bytes (§6)
-                    if (r_cmpl_wb_en) begin
+                    if (r_cmpl_wb_en && !abort_nowb) begin
                         wb_active <= 1'b1;
                         wb_aw_sent <= 1'b0;
                         wb_beat <= 2'd0;
                         wb_addr <= {r_cmpl_hi[15:0], r_cmpl_lo[31:4], 4'd0};
                         wb_nbytes <= 5'd16;
                         wb_nbeats <= (B >= 16) ? 2'd1 : 2'd2;
-                        wb_data <= {bytes_done + ((fail || aborting) ? 64'd0 : {32'd0, d_len}),
-                                    fail ? {2'b00, fail_code} : 8'd0,
-                                    (fail || aborting) ? ((r_stop_on_error || aborting) ? 8'd3 : 8'd2)
-                                                       : 8'd1,
-                                    desc_completed + ((fail || aborting) ? 16'd0 : 16'd1),
-                                    (fail && r_stop_on_error) || aborting ? head : head_next};
+                        wb_data <= {o_bytes, 2'b00, o_code, o_cmpl_st, o_done_cnt, o_new_head};
                         wb_is_cmpl <= 1'b1;
                         state <= S_WBWAIT;
                     end else begin
@@ -1012,78 +1067,71 @@ module ptdma_engine #(
                 S_WBWAIT: begin
                     if (!wb_active) state <= wb_is_cmpl ? S_DONE : S_CWB;
                 end
-                S_DONE: begin
+                S_DONE: begin : settle
+                    // §6 order: data, DESC_WB, CMPL_WB (done), HEAD, counters, status, MSI
+                    reg [15:0] unr;
+                    reg fire;
+                    reg [3:0] bits;
                     state <= S_IDLE;
                     abort_pending <= 1'b0;
-                    if (aborting || abort_pending || abort_wr) begin
-                        // ABORT: no IOC, HEAD stays on the aborted descriptor, queue halts
-                        run <= 1'b0;
-                        halted <= 1'b1;
-                        set_stop <= 1'b1;
-                    end else if (fail) begin
-                        if (err_latch == 6'd0) err_latch <= fail_code;
-                        set_err <= 1'b1;
-                        ei_code <= fail_code;
-                        ei_side <= fail_side;
-                        ei_index <= head_index32[7:0];
-                        if (ei_count != 8'hFF) ei_count <= ei_count + 8'd1;
-                        err_desc_addr <= desc_addr;
-                        err_data_addr <= fail_data_addr;
-                        if (r_stop_on_error) begin
-                            run <= 1'b0;
-                            halted <= 1'b1;
-                            set_stop <= 1'b1;
-                        end else begin
-                            head <= head_next;
-                            if (head_next == r_tail) begin
-                                set_empty <= 1'b1;
-                                if (r_coal_en && coal_unraised != 16'd0) begin
-                                    set_cmpl <= 1'b1;
-                                    coal_unraised <= 16'd0;
-                                    coal_tmr_on <= 1'b0;
-                                end
-                            end
-                        end
-                    end else begin
-                        head <= head_next;
-                        desc_completed <= desc_completed + 16'd1;
-                        bytes_done <= bytes_done + {32'd0, d_len};
+                    wb_seq <= wb_seq + 16'd1;
+                    head <= o_new_head;
+                    unr = coal_tmr_fire ? 16'd0 : coal_unraised;
+                    fire = 1'b0;
+                    bits = coal_tmr_fire ? 4'b0001 : 4'b0000;
+                    if (o_ok) begin
+                        desc_completed <= o_done_cnt;
+                        bytes_done <= o_bytes;
                         if (perf_run && !perf_reset_wr) begin
                             pc_desc_done <= pc_desc_done + 64'd1;
                             pc_bytes_read <= pc_bytes_read + {32'd0, d_len};
                             pc_bytes_written <= pc_bytes_written + {32'd0, d_len};
                         end
                         if (d_ioc) begin
+                            bits[0] = 1'b1;  // raw COMPLETION, also when folded
                             if (!r_coal_en) begin
                                 set_cmpl <= 1'b1;
                             end else begin
-                                coal_pending <= rd_coal_pending ? 16'd1 : coal_pending + 16'd1;
-                                if (coal_unraised + 16'd1 >= coal_thresh
-                                    || head_next == r_tail) begin
-                                    set_cmpl <= 1'b1;
-                                    coal_unraised <= 16'd0;
-                                    coal_tmr_on <= 1'b0;
-                                end else begin
-                                    coal_unraised <= coal_unraised + 16'd1;
-                                    if (coal_unraised == 16'd0 && r_coal_timer != 24'd0) begin
-                                        coal_tmr_on <= 1'b1;
-                                        coal_tmr <= r_coal_timer;
-                                    end
+                                unr = unr + 16'd1;
+                                coal_pending <= (rd_coal_pending ? 16'd0 : coal_pending)
+                                                + ((coal_pending == 16'hFFFF) ? 16'd0 : 16'd1);
+                                if (unr >= coal_thresh) begin
+                                    fire = 1'b1;
+                                end else if (unr == 16'd1 && r_coal_timer != 24'd0) begin
+                                    coal_tmr_on <= 1'b1;
+                                    coal_tmr <= r_coal_timer;
                                 end
                             end
-                        end else if (r_coal_en && head_next == r_tail
-                                     && coal_unraised != 16'd0) begin
-                            set_cmpl <= 1'b1;
-                            coal_unraised <= 16'd0;
-                            coal_tmr_on <= 1'b0;
                         end
-                        if (d_soc) begin
-                            run <= 1'b0;
-                            halted <= 1'b1;
-                            set_stop <= 1'b1;
-                        end
-                        if (head_next == r_tail) set_empty <= 1'b1;
+                    end else if (!aborting) begin
+                        if (err_latch == 6'd0 || ei_w1c_err) err_latch <= fail_code;
+                        set_err <= 1'b1;
+                        bits[1] = 1'b1;
+                        ei_code <= fail_code;
+                        ei_side <= fail_side;
+                        ei_index <= head_index32[7:0];
+                        if (ei_count != 8'hFF) ei_count <= ei_count + 8'd1;
+                        err_desc_addr <= desc_addr;
+                        err_data_addr <= fail_data_addr;
                     end
+                    if (o_halts) begin
+                        run <= 1'b0;
+                        halted <= 1'b1;
+                        set_stop <= 1'b1;
+                        bits[2] = 1'b1;
+                    end else if (o_new_head == r_tail) begin
+                        set_empty <= 1'b1;  // the queue drained: flush folded completions
+                        bits[3] = 1'b1;
+                        if (unr != 16'd0) fire = 1'b1;
+                    end
+                    if (fire) begin
+                        set_cmpl <= 1'b1;
+                        coal_pending <= 16'd0;
+                        coal_tmr_on <= 1'b0;
+                        unr = 16'd0;
+                    end
+                    coal_unraised <= unr;
+                    int_raw <= int_raw_w1c | bits;
                 end
                 default: state <= S_IDLE;
             endcase
