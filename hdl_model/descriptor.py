@@ -84,6 +84,8 @@ _FUNCTION = _f("DW0", "FUNCTION")
 _SRC_MEM = _f("DW3", "SRC_MEM")
 _DST_MEM = _f("DW5", "DST_MEM")
 ADDR_MASK = (1 << 48) - 1
+_ENGINE_MASK = _ENGINE.mask
+_ENGINE_PASSTHRU = PT_ENGINE_PASSTHRU << _ENGINE.lsb
 
 
 @dataclass
@@ -338,9 +340,9 @@ def validate_dwords(
     Run-time errors (timeout, bus responses) are the engine's.
     """
     dw0 = dws[0]
-    if _ENGINE.get(dw0) != PT_ENGINE_PASSTHRU:
+    if dw0 & _ENGINE_MASK != _ENGINE_PASSTHRU:
         return ILLEGAL_ENGINE
-    if _FUNCTION.get(dw0):
+    if dw0 & _FUNCTION.mask:
         return ILLEGAL_FUNCTION_TYPE
     length = dws[1]
     src = ((dws[3] & 0xFFFF) << 32) | dws[2]
@@ -353,7 +355,7 @@ def validate_dwords(
         return ILLEGAL_BUFFER_LENGTH
     if length and addr_ok is not None and not addr_ok(src, dst, length):
         return ILLEGAL_MEM_ADDR
-    if _SRC_MEM.get(dws[3]) or _DST_MEM.get(dws[5]):
+    if dws[3] & _SRC_MEM.mask or dws[5] & _DST_MEM.mask:
         return ILLEGAL_MEM_SEL
     return 0
 
