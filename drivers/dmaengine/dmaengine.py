@@ -867,9 +867,10 @@ def dma_sync_wait(chan: DmaChan, cookie: int) -> DmaStatus:
     after 5000 ms of simulated time.
 
     Idle-poll fast-forward (simulation only): once two consecutive iterations took the
-    same time and returned DMA_IN_PROGRESS, and no event at all is scheduled before the next
-    iteration would end, the status cannot change (device state changes only through
-    events), so the clock jumps over the iterations that would repeat identically. Each
+    same time and returned DMA_IN_PROGRESS, no event ran during the last one, and no event
+    at all is scheduled before the next iteration would end, the status cannot change
+    (device state changes only through events), so the clock jumps over the iterations that
+    would repeat identically. Each
     skipped iteration is accounted as the same CPU time, MMIO read and ``cpu_relax`` it
     would have cost; ``DmaEngine.polls_skipped`` counts them. Disable with
     ``kernel.subsystem(DmaEngine).poll_fast_forward = False``.
@@ -883,6 +884,7 @@ def dma_sync_wait(chan: DmaChan, cookie: int) -> DmaStatus:
     reads_per_iter = 0
     while True:
         t0 = sim.now
+        ev0 = sim.events_processed
         reads0 = kernel.bus.reads
         status = dma_async_is_tx_complete(chan, cookie, None)
         eng.polls += 1
@@ -895,7 +897,9 @@ def dma_sync_wait(chan: DmaChan, cookie: int) -> DmaStatus:
         charge_op(kernel, "cpu_relax")
         dt = sim.now - t0
         reads = kernel.bus.reads - reads0
-        if eng.poll_fast_forward and dt > 0 and dt == last_dt and reads == reads_per_iter:
+        quiet = sim.events_processed == ev0  # nothing at all happened during this iteration
+        if (eng.poll_fast_forward and quiet and dt > 0 and dt == last_dt
+                and reads == reads_per_iter):
             _poll_fast_forward(kernel, eng, dt, reads, deadline)
         last_dt, reads_per_iter = dt, reads
     return status

@@ -184,6 +184,7 @@ class PtDevice:
         self.terminated_inflight = 0  # hw descriptors pt_terminate_all left running
         self.late_completions: list[PtLateCompletion] = []
         self.completions_without_cmd = 0
+        self.diag_errors = 0  # ERROR events seen (failed descriptors)
 
     def __repr__(self) -> str:
         return f"<pt_device {self.name} regs={self.io_regs:#x} irq={self.pt_irq}>"

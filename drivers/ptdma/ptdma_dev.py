@@ -213,26 +213,8 @@ def pt_do_cmd_complete(pt: PtDevice) -> None:
         pt.kernel.printk(f"BUG: {pt.name}: completion with no command (tdata.cmd == NULL)")
         return
     desc = cmd.data
-    if pt.terminated_inflight > 0:
-        # The in-order engine finished the descriptor pt_terminate_all freed while it ran:
-        # this completion is that one's, but the driver reports it for tdata.cmd.
-        pt.terminated_inflight -= 1
-        freed = isinstance(desc, PtDmaDesc) and desc.freed
-        attributed = "nothing" if freed else repr(getattr(desc, "tx", desc))
-        late = PtLateCompletion(pt.kernel.sim.now, freed, attributed)
-        pt.late_completions.append(late)
-        if freed:
-            pt.kernel.printk(
-                f"BUG: {pt.name}: late completion after terminate: tdata.cmd points into a "
-                "freed pt_dma_desc (use after free); callback not run")
-            return
-        pt.kernel.printk(
-            f"BUG: {pt.name}: late completion after terminate attributed to live descriptor "
-            f"{late.attributed_to}: it completes before its own data is copied")
-    elif isinstance(desc, PtDmaDesc) and desc.freed:
-        pt.late_completions.append(PtLateCompletion(pt.kernel.sim.now, True, "nothing"))
-        pt.kernel.printk(f"BUG: {pt.name}: completion for a freed pt_dma_desc "
-                         "(use after free of tdata.cmd); callback not run")
+    suspect = isinstance(desc, PtDmaDesc) and (desc.freed or pt.terminated_inflight > 0)
+    if suspect and _late_completion(pt, desc):
         return
     ret = cmd.ret
     if cmd_q.cmd_error and pt.config.error_reporting == "strict":
@@ -243,6 +225,41 @@ def pt_do_cmd_complete(pt: PtDevice) -> None:
     cmd.pt_cmd_callback(cmd.data, ret)
 
 
+def _late_completion(pt: PtDevice, desc: PtDmaDesc) -> bool:
+    """Port diagnostic for a completion processed after ``pt_terminate_all`` freed a
+    running descriptor, or for ``tdata.cmd`` pointing into freed memory.
+
+    Hardware truth comes from what the driver already read: Q_STATUS[31:16] counts
+    successfully completed descriptors (ptdma-model §3) and every ERROR event is one failed
+    descriptor, so their sum says whether the descriptor ``tdata.cmd`` names has finished.
+    Returns True when the callback must not run (use after free); the premature completion
+    of a live descriptor is reported and then runs as in the C code.
+    """
+    finished = ((pt.cmd_q.q_status >> 16) + pt.diag_errors) & 0xFFFF
+    done_in_hw = ((finished - desc.hw_seq) & 0xFFFF) < 0x8000
+    now = pt.kernel.sim.now
+    if desc.freed:
+        pt.late_completions.append(PtLateCompletion(now, True, "nothing"))
+        pt.terminated_inflight = max(0, pt.terminated_inflight - 1)
+        pt.kernel.printk(
+            f"BUG: {pt.name}: late completion after terminate: tdata.cmd points into a freed "
+            "pt_dma_desc (use after free in pt_do_cmd_complete); callback not run")
+        return True
+    if done_in_hw:
+        # The terminated descriptor had finished before the terminate (its status was
+        # W1C-cleared by pt_terminate_all): this completion really is tdata.cmd's.
+        pt.terminated_inflight = 0
+        return False
+    pt.terminated_inflight -= 1
+    assert desc.tx is not None
+    late = PtLateCompletion(now, False, repr(desc.tx))
+    pt.late_completions.append(late)
+    pt.kernel.printk(
+        f"BUG: {pt.name}: late completion after terminate attributed to the live descriptor "
+        f"{late.attributed_to}, which completes before the engine has run it")
+    return False
+
+
 def pt_check_status_trans(pt: PtDevice, cmd_q: PtCmdQueue) -> None:
     """``pt_check_status_trans``: read INT_STATUS; if set, read Q_STATUS and Q_INT_STATUS,
     latch the first error, W1C-ack the status and complete the command."""
@@ -251,6 +268,8 @@ def pt_check_status_trans(pt: PtDevice, cmd_q: PtCmdQueue) -> None:
         cmd_q.int_status = status
         cmd_q.q_status = pt_ioread32(pt, cmd_q.reg_control + CMD_Q_STATUS_BASE)
         cmd_q.q_int_status = pt_ioread32(pt, cmd_q.reg_control + CMD_Q_INT_STATUS_BASE)
+        if status & INT_ERROR:
+            pt.diag_errors += 1  # port diagnostic: one failed descriptor per ERROR event
         # On error, only save the first error value
         if (status & INT_ERROR) and not cmd_q.cmd_error:
             cmd_q.cmd_error = CMD_Q_ERROR(cmd_q.q_status)

@@ -24,6 +24,7 @@ from drivers.dmaengine.dmaengine import (
     DmaChan,
     DmaStatus,
     DmaTxState,
+    KernelOops,
     dma_async_device_register,
     dma_async_device_unregister,
     dma_cap_set,
@@ -101,7 +102,11 @@ def pt_dma_start_desc(desc: PtDmaDesc) -> int:
     desc.issued_to_hw = True
     pt_cmd = desc.pt_cmd
     pt = pt_cmd.pt
-    assert pt is not None
+    if pt is None:
+        # pt_prep_dma_interrupt leaves the zeroed pt_cmd without ->pt: the C code
+        # dereferences NULL here (pt->tdata.cmd = pt_cmd).
+        raise KernelOops("pt_dma_start_desc: pt_cmd->pt is NULL (a DMA_INTERRUPT descriptor "
+                         "reached the hardware path)")
     cmd_q = pt.cmd_q
     pt.tdata.cmd = pt_cmd
     desc.hw_seq = pt.hw_started + 1
