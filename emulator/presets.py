@@ -146,6 +146,7 @@ DEFAULT_CPU_OP_CYCLES: dict[str, int] = {
     "queue_work": 400,  # queue_work_on: enqueue + wake a kworker, est
     "kworker_wakeup": 4_000,  # kworker scheduled on an idle CPU until it runs, est
     "flush_work": 300,  # flush_work on an item (completion wait excluded), est
+    "page_fault": 1_000,  # user fault on a migration entry before sleeping, est
 }
 
 

@@ -307,6 +307,8 @@ class Mm:
         self.node_memory = frozenset(range(self.nr_nodes))  # node_states[N_MEMORY]
         self.nr_isolated = [0] * self.nr_nodes  # NR_ISOLATED_ANON + FILE, pages
         self.folios_freed = 0
+        self.migration_waits = 0  # faults that hit a migration entry
+        self.migration_wait_ps = 0  # simulated time tasks spent waiting on them
         self.root = Task(0, "root", None, uid=0, cap_sys_nice=True, mems_allowed=self.node_memory)
 
     # ------------------------------------------------------------------ tasks
