@@ -108,6 +108,7 @@ class DcbmLatest:
         self.dma_migrator = OffloadMigrator(name="DCBM", offload_copy=self.folios_copy_dma,
                                             owner=dcbm.module)
         self.last_claimed: list[str] = []  # channel names claimed by the last batch
+        self.claims: list[list[str]] = []  # every batch's claimed channels, in claim order
 
     # ------------------------------------------------------------------ channels
     def dcbm_get_channels(self) -> int:
@@ -211,6 +212,7 @@ class DcbmLatest:
             dcbm.batches_refused += 1
             return -EBUSY
         self.last_claimed = [c.chan.name for c in claimed]
+        self.claims.append(self.last_claimed)
         dev = group.dev
         charge_op(kernel, "dcbm_folio", nr)
         # Per-folio mappings against the group's device (pairs never depend on merging).

@@ -12,7 +12,7 @@ import pytest
 from drivers.kernel import Kernel
 from drivers.mm.folio import FOLIO_CONTENT_COPIED, Folio
 from drivers.mm.folio_copy import folio_copy
-from drivers.ptdma.ptdma import PtdmaConfig, PtDevice
+from drivers.ptdma.ptdma import PtDevice, PtdmaConfig
 from drivers.ptdma.ptdma_pci import ptdma_probe_all
 from emulator.platform import Platform
 from hdl_model.ptdma_engine import attach_ptdma

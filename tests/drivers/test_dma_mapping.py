@@ -35,7 +35,12 @@ from drivers.dmaengine.dmaengine import (
     dmaengine_prep_dma_memcpy,
     dmaengine_submit,
 )
-from drivers.dmaengine.scatterlist import SgTable, for_each_sgtable_dma_sg, sg_alloc_table, sg_set_folio
+from drivers.dmaengine.scatterlist import (
+    SgTable,
+    for_each_sgtable_dma_sg,
+    sg_alloc_table,
+    sg_set_folio,
+)
 from drivers.kernel import Kernel
 from drivers.mm.folio import Folio
 from drivers.ptdma.ptdma_regs import PT_ERR_ILLEGAL_MEM_ADDR
@@ -53,7 +58,7 @@ def _dev(mode: str) -> tuple[Platform, Kernel, Device]:
 
 
 def test_map_page_passthrough_is_phys_and_costs_dma_map_ns() -> None:
-    p, k, dev = _dev("off")
+    p, _k, dev = _dev("off")
     page = p.alloc_pages(0)
 
     def job() -> tuple[int, int]:
@@ -69,7 +74,7 @@ def test_map_page_passthrough_is_phys_and_costs_dma_map_ns() -> None:
 
 
 def test_map_page_translated_gives_iova_in_the_device_domain() -> None:
-    p, k, dev = _dev("translated")
+    p, _k, dev = _dev("translated")
     page = p.alloc_pages(1)
     a = dma_map_page(dev, page, 0, 4096, DMA_FROM_DEVICE)
     assert a >= IOVA_BASE and a != page
@@ -79,7 +84,7 @@ def test_map_page_translated_gives_iova_in_the_device_domain() -> None:
 
 
 def test_dma_debug_catches_bad_unmaps() -> None:
-    p, k, dev = _dev("translated")
+    p, _k, dev = _dev("translated")
     page = p.alloc_pages(0)
     a = dma_map_page(dev, page, 0, 4096, DMA_TO_DEVICE)
     dma_unmap_page(dev, a + 4096 * 7, 4096, DMA_TO_DEVICE)
@@ -126,7 +131,7 @@ def test_map_sgtable_merges_only_with_a_translating_iommu(
 
 
 def test_coherent_ring_is_page_aligned_zeroed_and_on_the_device_node() -> None:
-    p, k, dev = _dev("translated")
+    p, _k, dev = _dev("translated")
     dev.node = 1
     cpu, handle = dma_alloc_coherent(dev, 1024)
     assert cpu is not None and cpu % 4096 == 0 and handle % 4096 == 0

@@ -30,6 +30,7 @@ from drivers.dmaengine.dmaengine import (
     DmaengineDescCallback,
     DmaengineResult,
     DmaTxState,
+    ErrPtr,
     dma_async_device_register,
     dma_async_is_complete,
     dma_async_is_tx_complete,
@@ -66,7 +67,7 @@ from drivers.dmaengine.virt_dma import (
 )
 from drivers.kernel import Kernel
 from drivers.mm.errno import ENODEV
-from emulator.event_kernel import NS, S, US
+from emulator.event_kernel import NS, US, S
 from emulator.platform import Platform
 from emulator.sync import Completion
 from tests.drivers.conftest import make_stack
@@ -215,13 +216,13 @@ def test_private_channels_exclusive_contention_and_release() -> None:
         # all taken: NULL / ERR_PTR(-ENODEV)
         assert dma_request_channel(k, mask) is None
         e = dma_request_chan_by_mask(k, mask)
-        assert IS_ERR(e) and e.err == -ENODEV
+        assert isinstance(e, ErrPtr) and IS_ERR(e) and e.err == -ENODEV
         dma_release_channel(a)
         assert a.client_count == 0
         # DMA_PRIVATE is a permanent cap of PTDMA: it survives the release
         assert a.device is not None and dma_has_cap(DMA_PRIVATE, a.device.cap_mask)
         c = dma_request_chan_by_mask(k, mask)
-        assert c is a
+        assert isinstance(c, DmaChan) and c is a
         # a filter picks the channel by name
         dma_release_channel(b)
         d = dma_request_channel(k, mask, lambda ch, want: ch.name == want, b.name)
@@ -238,7 +239,7 @@ def test_private_channels_exclusive_contention_and_release() -> None:
 def test_request_without_devices_is_probe_defer() -> None:
     k = Kernel(Platform(seed=0))
     e = dma_request_chan_by_mask(k, DmaCapMask(DMA_MEMCPY))
-    assert IS_ERR(e) and e.err == -EPROBE_DEFER
+    assert isinstance(e, ErrPtr) and e.err == -EPROBE_DEFER
 
 
 # --------------------------------------------------------------------------- sync wait

@@ -4,7 +4,6 @@ completion, pause/resume, teardown."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -171,7 +170,12 @@ def test_irq_handler_sequence_and_one_descriptor_in_flight() -> None:
             tx = dmaengine_prep_dma_memcpy(chan, dsts[i], srcs[i], 4096,
                                            DMA_CTRL_ACK | DMA_PREP_INTERRUPT)
             assert tx is not None
-            tx.callback = lambda a, order=order: (order.append(a), done.complete())
+
+            def cb(a: Any) -> None:
+                order.append(a)
+                done.complete()
+
+            tx.callback = cb
             tx.callback_param = i
             dmaengine_submit(tx)
         dma_async_issue_pending(chan)
