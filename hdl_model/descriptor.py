@@ -86,6 +86,9 @@ _DST_MEM = _f("DW5", "DST_MEM")
 ADDR_MASK = (1 << 48) - 1
 _ENGINE_MASK = _ENGINE.mask
 _ENGINE_PASSTHRU = PT_ENGINE_PASSTHRU << _ENGINE.lsb
+_FUNCTION_MASK = _FUNCTION.mask
+_SRC_MEM_MASK = _SRC_MEM.mask
+_DST_MEM_MASK = _DST_MEM.mask
 
 
 @dataclass
@@ -342,7 +345,7 @@ def validate_dwords(
     dw0 = dws[0]
     if dw0 & _ENGINE_MASK != _ENGINE_PASSTHRU:
         return ILLEGAL_ENGINE
-    if dw0 & _FUNCTION.mask:
+    if dw0 & _FUNCTION_MASK:
         return ILLEGAL_FUNCTION_TYPE
     length = dws[1]
     src = ((dws[3] & 0xFFFF) << 32) | dws[2]
@@ -355,7 +358,7 @@ def validate_dwords(
         return ILLEGAL_BUFFER_LENGTH
     if length and addr_ok is not None and not addr_ok(src, dst, length):
         return ILLEGAL_MEM_ADDR
-    if dws[3] & _SRC_MEM.mask or dws[5] & _DST_MEM.mask:
+    if dws[3] & _SRC_MEM_MASK or dws[5] & _DST_MEM_MASK:
         return ILLEGAL_MEM_SEL
     return 0
 

@@ -111,6 +111,12 @@ PERF_RESET = _mask("Q_PERF_CTRL", "RESET")
 ABORT_BIT = _mask("Q_ABORT", "ABORT")
 
 SIDE = ENUMS["ptdma_err_side"].by_name()  # DESCRIPTOR 0, READ 1, WRITE 2, FETCH 3
+SIDE_DESC, SIDE_READ, SIDE_WRITE, SIDE_FETCH = (
+    SIDE["DESCRIPTOR"],
+    SIDE["READ"],
+    SIDE["WRITE"],
+    SIDE["FETCH"],
+)
 WB_STATUS = ENUMS["ptdma_desc_status"].by_name()  # COMPLETED 3, ERROR 4, ABORTED 5
 CMPL_OK, CMPL_ERR, CMPL_HALTED = 1, 2, 3  # completion record status (§6)
 
@@ -238,6 +244,8 @@ class PtdmaEngine:
         self._vcfg: dict[int, D.ValidationConfig] = {}
         self._ring_page = -1
         self._ring_fetch_ps = 0
+        self._ring_ram_page = -1  # ring page known to be plain RAM (untranslated fast path)
+        self._decode_ps = self.timing.decode_ps
         self.counters = EngineCounters()
         self.trace = trace if trace is not None else (Trace() if cfg.trace else None)
         self.vcd = vcd
@@ -566,8 +574,9 @@ class PtdmaEngine:
         self._start_fetch(addr)
 
     def _start_fetch(self, addr: int) -> None:
-        now = self.sim.now
-        job = _Job(addr, self._next(addr), self._slot(addr), now)
+        rb = self._ring_bytes()
+        nxt = (addr & ~(rb - 1)) | ((addr + DESC_SIZE) & (rb - 1))
+        job = _Job(addr, nxt, (addr & (rb - 1)) // DESC_SIZE, self.sim.now)
         page = addr >> 12
         if page != self._ring_page:  # the ring's node, looked up once per ring page
             ring_node, _ = self._where(addr, DESC_SIZE, False)
@@ -577,8 +586,9 @@ class PtdmaEngine:
         self.fetching = job
         if self._tracing:
             self._note("fetch", addr=addr, slot=job.slot)
-        job.event = self.sim.schedule(job.fetch_ps + self.timing.decode_ps, self._on_decoded, job)
-        self._wave()
+        job.event = self.sim.schedule(job.fetch_ps + self._decode_ps, self._on_decoded, job)
+        if self._vcd_on:
+            self._wave()
 
     def _where(self, addr: int, n: int, write: bool) -> tuple[int, int]:
         """(NUMA node, -1) of a device access [addr, addr+n), or (-1, faulting address).
@@ -604,12 +614,12 @@ class PtdmaEngine:
         def check(src: int, dst: int, n: int) -> bool:
             node, bad = self._where(src, n, False)
             if node < 0:
-                job.data_addr, job.side = bad, SIDE["READ"]
+                job.data_addr, job.side = bad, SIDE_READ
                 return False
             job.src_node = node
             node, bad = self._where(dst, n, True)
             if node < 0:
-                job.data_addr, job.side = bad, SIDE["WRITE"]
+                job.data_addr, job.side = bad, SIDE_WRITE
                 return False
             job.dst_node = node
             return True
@@ -648,13 +658,17 @@ class PtdmaEngine:
                 return
             self._bus_status("fetch", fault.resp)
             self._end(job, "error", now + complete_ps, RESP_CODE[("fetch", fault.resp)],
-                      SIDE["FETCH"], at)
+                      SIDE_FETCH, at)
             return
-        node, bad = self._where(job.addr, DESC_SIZE, False)
-        if node < 0:
-            self._end(job, "error", now + complete_ps, D.ILLEGAL_MEM_ADDR, SIDE["FETCH"], bad)
-            return
-        if self.iommu.translating:
+        translating = self.iommu.translating
+        if translating or job.addr >> 12 != self._ring_ram_page:
+            node, bad = self._where(job.addr, DESC_SIZE, False)
+            if node < 0:
+                self._end(job, "error", now + complete_ps, D.ILLEGAL_MEM_ADDR, SIDE_FETCH, bad)
+                return
+            if not translating and (job.addr & 4095) <= 4096 - DESC_SIZE:
+                self._ring_ram_page = job.addr >> 12
+        if translating:
             raw = self.port.read(job.addr, DESC_SIZE)
         else:
             raw = self.mem.read(job.addr, DESC_SIZE)
@@ -676,11 +690,11 @@ class PtdmaEngine:
                 strict_reserved=bool(ext & EXT_STRICT),
                 max_xfer=self.config.max_xfer,
             )
-        job.side = SIDE["DESCRIPTOR"]
+        job.side = SIDE_DESC
         code = D.validate_dwords(dws, cfg, self._addr_ok(job))
         if code:
             if code != D.ILLEGAL_MEM_ADDR:
-                job.side, job.data_addr = SIDE["DESCRIPTOR"], 0
+                job.side, job.data_addr = SIDE_DESC, 0
             self._end(job, "error", now + complete_ps, code, job.side, job.data_addr)
             self._after_decode()
             return
@@ -719,7 +733,7 @@ class PtdmaEngine:
             if cut is not None:
                 n = min(n, cut[1])
             self._stream_end(job, n, n, "error", deadline + complete_ps, D.CMD_TIMEOUT,
-                             SIDE["DESCRIPTOR"], 0)
+                             SIDE_DESC, 0)
         elif cut is None:
             self._stream_end(job, plan.n_lines, plan.n_lines, "done", plan.end + complete_ps)
         else:
@@ -787,9 +801,7 @@ class PtdmaEngine:
         side: int = 0,
         data_addr: int = 0,
     ) -> None:
-        if job not in self.jobs:
-            self.fetching = None
-            self.jobs.append(job)
+        """Schedule the descriptor's end (``_settle``) at ``t_term``; the job is in ``jobs``."""
         job.outcome, job.code, job.side, job.data_addr, job.t_term = (
             outcome,
             code,
@@ -837,7 +849,7 @@ class PtdmaEngine:
         job.hung = False
         job.n_read = job.n_write
         job.outcome, job.code = "error", D.CMD_TIMEOUT
-        job.side, job.data_addr = SIDE["DESCRIPTOR"], 0
+        job.side, job.data_addr = SIDE_DESC, 0
         job.t_term = self.sim.now
         if job.plan is not None:
             job.bytes_read = job.bytes_written = job.plan.cum(job.n_write - 1)
@@ -949,8 +961,7 @@ class PtdmaEngine:
             v[O_CONTROL] = (v[O_CONTROL] & ~RUN) | HALTED
             bits |= INT_QUEUE_STOPPED
             self._note("halt", slot=job.slot, why=job.outcome if not ok else "soc")
-        empty = v[O_HEAD] == v[O_TAIL] and not self.busy
-        if empty and not halts:
+        if v[O_HEAD] == v[O_TAIL] and not halts and not self.busy:
             bits |= INT_EMPTY_QUEUE
             if self.coal_outstanding:
                 self._coal_fire("empty")
@@ -961,7 +972,8 @@ class PtdmaEngine:
             tracer.complete(
                 "DMA", self.name, job.outcome, job.t0, now, len=job.length, slot=job.slot
             )
-        self._wave()
+        if self._vcd_on:
+            self._wave()
         self._kick()
 
     def _retire(self, stop_on_error: bool) -> None:
@@ -1016,6 +1028,7 @@ class PtdmaEngine:
             self.fetching = None
             self.jobs.append(job)
             self._end(job, "abort", now)
+            self._wave()
             return
         live = [j for j in self.jobs if not j.finished]
         if not live:
