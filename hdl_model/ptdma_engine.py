@@ -13,6 +13,9 @@ Speed by design: in the default (fast) mode a descriptor costs two events (decod
 settled) and one numpy copy, whatever its length; ``detailed=True`` adds one event per 64 B
 line, copying line by line at the times the closed-form line timing gives, so both modes
 leave identical memory, registers and completion times (``timing`` module docstring).
+The one observable difference is mid-descriptor: the fast mode writes a descriptor's bytes
+when it settles (or when it is cut by an abort, a hang or a reset, up to the same line),
+the detailed mode as each line is acknowledged.
 
 Software sees an engine only through its MMIO window, shared memory and its MSI vector;
 ``engine.pci`` is the PCI-config-space view a driver may read.
@@ -246,6 +249,7 @@ class PtdmaEngine:
         self._ring_fetch_ps = 0
         self._ring_ram_page = -1  # ring page known to be plain RAM (untranslated fast path)
         self._decode_ps = self.timing.decode_ps
+        self._completion_ps = self.timing.completion_ps
         self.counters = EngineCounters()
         self.trace = trace if trace is not None else (Trace() if cfg.trace else None)
         self.vcd = vcd
@@ -319,8 +323,15 @@ class PtdmaEngine:
         self.bytes_moved = 0  # total, for the VCD
 
     def reset(self) -> None:
-        """FLR: every register to its reset value, in-flight work and writes dropped."""
+        """FLR: every register to its reset value, in-flight work and writes dropped.
+
+        Lines already acknowledged by the reset time stay in memory (in both modes); the
+        rest of the descriptor is never written.
+        """
+        now = self.sim.now
         for job in [*self.jobs, *([self.fetching] if self.fetching else [])]:
+            if job.plan is not None and not job.finished:
+                self._copy_lines(job, min(job.n_write, job.plan.lines_done_by(now)))
             self._kill(job)
         if self.coal_timer is not None:
             self.coal_timer.cancel()
@@ -640,7 +651,7 @@ class PtdmaEngine:
         ext = v[O_EXT_CTRL]
         job.wb_desc = bool(ext & EXT_DESC_WB)
         job.wb_cmpl = bool(ext & EXT_CMPL_WB)
-        complete_ps = self.timing.completion_ps
+        complete_ps = self._completion_ps
         if job.wb_desc:
             complete_ps += self.timing.write_ps(self._node_or_local(job.addr))
         if job.wb_cmpl:

@@ -238,3 +238,58 @@ def test_dma_status_while_streaming(plat: Platform, eng: PtdmaEngine, sw: PtSoft
     assert 0 < st & 0xFF <= plat.preset.dma.rd_slots
     plat.run()
     assert sw.qrd(R.CMD_Q_DMA_STATUS_BASE) == 0
+
+
+@pytest.mark.parametrize("entries", [2, 4, 256])
+def test_ring_sizes(plat: Platform, entries: int) -> None:
+    """Q_SIZE = log2(N) - 1 for N = 2..256: wrap after N slots, at most N - 1 outstanding."""
+    eng = attach_ptdma(plat, 1)[0]
+    sw = PtSoftware(plat, eng.pci, entries=entries)
+    sw.init()
+    assert eng.regs.get_field("Q_CONTROL", "Q_SIZE") == entries.bit_length() - 2
+    src, dst = _bufs(plat)
+    sw.stop()
+    for i in range(entries - 1):
+        sw.put(D.memcpy_descriptor(src + 64 * i, dst + 64 * i, 64, ioc=False))
+    sw.doorbell()
+    sw.start()
+    plat.run()
+    assert eng.counters.descriptors == entries - 1 and sw.head == sw.tail_value()
+    for i in range(entries + 1):  # keeps wrapping
+        sw.memcpy(src, dst, 64)
+        plat.run()
+        assert sw.head == sw.tail_value()
+    assert not sw.qrd(R.CMD_Q_ERR_INFO_BASE) & R.Q_ERR_INFO_SW_TAIL_OVERRUN_MASK
+
+
+def test_reset_drops_in_flight_work(plat: Platform, eng: PtdmaEngine, sw: PtSoftware) -> None:
+    src, dst = _bufs(plat, 1 << 20)
+    plat.mem.write(dst, np.zeros(1 << 20, np.uint8))
+    sw.memcpy(src, dst, 1 << 20)
+    plat.run(until=plat.sim.now + 10 * US)
+    assert eng.busy
+    eng.reset()
+    plat.run()
+    assert not eng.busy and eng.counters.descriptors == 0 and not sw.irqs
+    assert sw.qrd(R.CMD_Q_CONTROL_BASE) == 0 and sw.qrd(R.CMD_Q_INTERRUPT_STATUS_BASE) == 0
+    out = plat.mem.read(dst, 1 << 20)
+    n = int(np.flatnonzero(out != plat.mem.read(src, 1 << 20))[0])  # acknowledged lines stay
+    assert 0 < n < 1 << 20 and n % 64 == 0 and not out[n:].any()  # the rest is dropped
+    sw.init()  # the device works again after a reset
+    sw.memcpy(src, dst, 4096)
+    plat.run()
+    assert np.array_equal(plat.mem.read(dst, 4096), plat.mem.read(src, 4096))
+
+
+def test_terminate_all_does_not_stop_the_engine(
+    plat: Platform, eng: PtdmaEngine, sw: PtSoftware
+) -> None:
+    """pt_terminate_all writes 0x3 to INT_STATUS; the descriptor in flight still completes."""
+    src, dst = _bufs(plat, 1 << 20)
+    sw.memcpy(src, dst, 1 << 18)
+    plat.run(until=plat.sim.now + 5 * US)
+    sw.qwr(R.CMD_Q_INTERRUPT_STATUS_BASE, R.SUPPORTED_INTERRUPTS)
+    assert eng.busy
+    plat.run()
+    assert eng.counters.descriptors == 1 and len(sw.irqs) == 1  # the late completion
+    assert sw.qrd(R.CMD_Q_INTERRUPT_STATUS_BASE) & R.INT_COMPLETION

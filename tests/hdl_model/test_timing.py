@@ -97,10 +97,10 @@ def test_engines_sharing_the_link_slow_each_other() -> None:
 
 # ---------------------------------------------------------------- fast vs detailed mode
 def _scenario(detailed: bool) -> dict[str, Any]:
-    """Several engines, mixed sizes and alignments, a bus error, a timeout, an abort."""
+    """Several engines, mixed sizes and alignments, a bus error, a timeout, an abort, a reset."""
     p = Platform(seed=9)
     engs = attach_ptdma(p, 10, trace=True, detailed=detailed)
-    used = [engs[0], engs[1], engs[8], engs[9]]
+    used = [engs[0], engs[1], engs[8], engs[9], engs[2]]
     rng = np.random.default_rng(3)
     bufs = []
     for k, e in enumerate(used):
@@ -129,6 +129,7 @@ def _scenario(detailed: bool) -> dict[str, Any]:
         sw.start()
     abort_sw = PtSoftware(p, used[0].pci)
     p.sim.schedule(150 * US, lambda: abort_sw.qwr(R.CMD_Q_ABORT_BASE, 1))
+    p.sim.schedule(120 * US, used[4].reset)  # FLR in the middle of a descriptor
     p.run()
     trace = used[0].trace
     assert trace is not None
@@ -152,7 +153,7 @@ def test_fast_and_detailed_modes_are_identical() -> None:
         assert fast[key] == slow[key], key
     assert fast["mem"] == slow["mem"]
     evs = {e for _, _, e, _ in fast["trace"]}
-    assert {"complete", "error", "abort", "aborted", "halt", "msi"} <= evs
+    assert {"complete", "error", "abort", "aborted", "halt", "msi", "reset"} <= evs
     codes = {dict(d)["code"] for _, _, e, d in fast["trace"] if e == "error"}
     assert codes == {0x27, 0x12}
 
