@@ -255,7 +255,7 @@ def test_ring_sizes(plat: Platform, entries: int) -> None:
     sw.start()
     plat.run()
     assert eng.counters.descriptors == entries - 1 and sw.head == sw.tail_value()
-    for i in range(entries + 1):  # keeps wrapping
+    for _ in range(entries + 1):  # keeps wrapping
         sw.memcpy(src, dst, 64)
         plat.run()
         assert sw.head == sw.tail_value()
