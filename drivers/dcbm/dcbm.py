@@ -39,11 +39,16 @@ DEFAULT_SG_ELEMS = 32
 class DcbmImpl(Protocol):
     """One DCBM version: enabling/disabling offloading and its batch copy routine."""
 
-    def enable(self) -> int: ...
+    def enable(self) -> int:
+        """Switch offloading on: 0 or a negative errno."""
+        ...
 
-    def disable(self) -> int: ...
+    def disable(self) -> int:
+        """Switch offloading off: 0 or a negative errno."""
+        ...
 
     def folios_copy_dma(self, dst_list: list[Folio], src_list: list[Folio], nr: int) -> int:
+        """Copy a batch of ``nr`` folio pairs."""
         ...
 
 

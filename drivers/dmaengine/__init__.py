@@ -1,0 +1,1 @@
+"""Linux dmaengine core, virt-dma, DMA mapping, scatterlists and dmatest, ported."""

@@ -45,7 +45,6 @@ class DmaSoftwareCosts:
     dcbm_setup: int = 300  # est: per call: kcalloc(works) + mask setup
     mutex_op: int = 40  # est: mutex_trylock / mutex_unlock pair, uncontended
     complete_wakeup: int = 600  # est: complete() -> wake_up of the waiter + context switch
-    spin_poll: int = 20  # est: one iteration of a spin/poll loop that reads memory only
 
 
 @dataclass

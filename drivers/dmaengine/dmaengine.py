@@ -165,6 +165,7 @@ class DmaCapMask:
             self.bits |= 1 << int(c)
 
     def copy(self) -> DmaCapMask:
+        """A copy of the mask (``dma_cap_mask_t`` is passed by value in C)."""
         m = DmaCapMask()
         m.bits = self.bits
         return m
@@ -389,6 +390,7 @@ class DmaChan:
 
     @property
     def kernel(self) -> Kernel:
+        """The kernel of the channel's device."""
         assert self.device is not None
         return self.device.kernel
 
@@ -520,6 +522,7 @@ class DmaEngine:
         self.sync_wait_timeouts = 0
 
     def devices(self) -> Iterator[DmaDevice]:
+        """Registered devices, in registration order (a snapshot of dma_device_list)."""
         yield from list(self.dma_device_list)
 
 

@@ -143,13 +143,16 @@ class DmatestReport:
 
     @property
     def total_tests(self) -> int:
+        """Tests run by every thread."""
         return sum(t.total_tests for t in self.threads)
 
     @property
     def failed_tests(self) -> int:
+        """Failed tests over every thread."""
         return sum(t.failed_tests for t in self.threads)
 
     def failures(self) -> Counter[str]:
+        """Failure classes counted over every thread."""
         c: Counter[str] = Counter()
         for t in self.threads:
             c.update(t.failures)
@@ -263,6 +266,7 @@ def dmatest_func(kernel: Kernel, params: DmatestParams, t: DmatestThread, stop: 
     timeout = None if params.timeout_ms < 0 else params.timeout_ms * MS
 
     def dmatest_callback(arg: Any) -> None:
+        """``dmatest_callback``: mark done and wake the thread (WARN if it gave up)."""
         d = arg
         assert isinstance(d, _Done)
         if not t.done and not d.done:
@@ -273,6 +277,7 @@ def dmatest_func(kernel: Kernel, params: DmatestParams, t: DmatestThread, stop: 
             kernel.printk("WARNING: dmatest: Kernel memory may be corrupted!!")
 
     def fail(err: str, n: int, so: int, do: int, ln: int, data: int) -> None:
+        """Count a failed test of class ``err`` and print its result line."""
         t.failed_tests += 1
         t.failures[err] += 1
         _result(kernel, t, err, n, so, do, ln, data)
@@ -412,6 +417,7 @@ def dmatest_run(kernel: Kernel, params: DmatestParams) -> DmatestReport:
         raise ValueError("dmatest: give iterations > 0 or run_for_ps > 0 (no infinite runs)")
 
     def dmatest_filter(chan: DmaChan, param: Any) -> bool:
+        """``filter``: match the channel and device names when given."""
         p = param
         assert isinstance(p, DmatestParams)
         if p.channel and dma_chan_name(chan) != p.channel:

@@ -54,6 +54,7 @@ class SgTable:
 
     @property
     def sgl(self) -> Scatterlist | None:
+        """First entry (``sgt->sgl``), None for an empty table."""
         return self.entries[0] if self.entries else None
 
 

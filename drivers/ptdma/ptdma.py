@@ -152,11 +152,21 @@ class PtCmdQueue:
 
 @dataclass
 class PtLateCompletion:
-    """A completion the hardware delivered for a descriptor ``pt_terminate_all`` freed."""
+    """A completion the driver processed for a descriptor the hardware had not finished,
+    or through a ``tdata.cmd`` that points into freed memory (port diagnostic).
+
+    ``kind``: "use_after_free" (tdata.cmd names a freed descriptor: the callback is not
+    run), "after_terminate" (the engine finished a descriptor ``pt_terminate_all`` freed
+    while it ran, and the driver completes the next live one in its place), or
+    "double_status" (the same status was consumed twice by concurrent
+    ``pt_check_status_trans`` callers, e.g. two pollers of one channel, and the second
+    completes a descriptor the engine has not run yet).
+    """
 
     time: int
     cmd_desc_freed: bool  # tdata.cmd pointed into freed memory (use after free)
     attributed_to: str  # what the driver completed instead (or "nothing")
+    kind: str = "use_after_free"
 
 
 class PtDevice:

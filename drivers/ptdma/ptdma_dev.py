@@ -213,8 +213,7 @@ def pt_do_cmd_complete(pt: PtDevice) -> None:
         pt.kernel.printk(f"BUG: {pt.name}: completion with no command (tdata.cmd == NULL)")
         return
     desc = cmd.data
-    suspect = isinstance(desc, PtDmaDesc) and (desc.freed or pt.terminated_inflight > 0)
-    if suspect and _late_completion(pt, desc):
+    if isinstance(desc, PtDmaDesc) and desc.hw_seq > 0 and _late_completion(pt, desc):
         return
     ret = cmd.ret
     if cmd_q.cmd_error and pt.config.error_reporting == "strict":
@@ -226,37 +225,40 @@ def pt_do_cmd_complete(pt: PtDevice) -> None:
 
 
 def _late_completion(pt: PtDevice, desc: PtDmaDesc) -> bool:
-    """Port diagnostic for a completion processed after ``pt_terminate_all`` freed a
-    running descriptor, or for ``tdata.cmd`` pointing into freed memory.
+    """Port diagnostic: is the descriptor ``tdata.cmd`` names really finished?
 
     Hardware truth comes from what the driver already read: Q_STATUS[31:16] counts
     successfully completed descriptors (ptdma-model §3) and every ERROR event is one failed
     descriptor, so their sum says whether the descriptor ``tdata.cmd`` names has finished.
-    Returns True when the callback must not run (use after free); the premature completion
-    of a live descriptor is reported and then runs as in the C code.
+    Returns True when the callback must not run (use after free); a premature completion
+    of a live descriptor is reported (``PtLateCompletion``) and then runs as in the C code.
     """
     finished = ((pt.cmd_q.q_status >> 16) + pt.diag_errors) & 0xFFFF
     done_in_hw = ((finished - desc.hw_seq) & 0xFFFF) < 0x8000
     now = pt.kernel.sim.now
     if desc.freed:
-        pt.late_completions.append(PtLateCompletion(now, True, "nothing"))
+        pt.late_completions.append(PtLateCompletion(now, True, "nothing", "use_after_free"))
         pt.terminated_inflight = max(0, pt.terminated_inflight - 1)
         pt.kernel.printk(
-            f"BUG: {pt.name}: late completion after terminate: tdata.cmd points into a freed "
+            f"BUG: {pt.name}: completion through a tdata.cmd that points into a freed "
             "pt_dma_desc (use after free in pt_do_cmd_complete); callback not run")
         return True
     if done_in_hw:
-        # The terminated descriptor had finished before the terminate (its status was
+        # A terminated descriptor had finished before the terminate (its status was
         # W1C-cleared by pt_terminate_all): this completion really is tdata.cmd's.
         pt.terminated_inflight = 0
         return False
-    pt.terminated_inflight -= 1
     assert desc.tx is not None
-    late = PtLateCompletion(now, False, repr(desc.tx))
+    if pt.terminated_inflight > 0:
+        pt.terminated_inflight -= 1
+        kind, why = "after_terminate", "late completion after terminate"
+    else:
+        kind, why = "double_status", "status consumed twice by concurrent status checks"
+    late = PtLateCompletion(now, False, repr(desc.tx), kind)
     pt.late_completions.append(late)
     pt.kernel.printk(
-        f"BUG: {pt.name}: late completion after terminate attributed to the live descriptor "
-        f"{late.attributed_to}, which completes before the engine has run it")
+        f"BUG: {pt.name}: {why}: the driver completes the live descriptor "
+        f"{late.attributed_to} before the engine has run it")
     return False
 
 

@@ -1,0 +1,1 @@
+"""Tests of the DMA driver stack: dmaengine, DMA mapping, PTDMA, dmatest, DCBM."""

@@ -28,6 +28,7 @@ class Stack:
     pts: list[PtDevice]
 
     def call(self, fn: Callable[..., Any], *args: Any, core: int = 0) -> Any:
+        """Run ``fn(*args)`` as a process on ``core`` to completion."""
         return self.platform.call(fn, *args, core=core)
 
 
@@ -52,6 +53,7 @@ def make_stack(
 
 @pytest.fixture
 def stack_factory() -> Callable[..., Stack]:
+    """``make_stack`` as a fixture."""
     return make_stack
 
 

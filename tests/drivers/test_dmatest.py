@@ -28,6 +28,7 @@ def test_dmatest_one_channel(polled: bool) -> None:
     assert t.iops > 0 and t.kbs > 0
     assert "summary 40 tests, 0 failures" in t.summary()
     assert any("dma0chan0-copy0: summary 40 tests, 0 failures" in m for _, m in s.kernel.log)
+    assert not s.pts[0].late_completions
 
 
 def test_dmatest_several_channels_and_threads() -> None:
