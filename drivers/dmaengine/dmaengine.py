@@ -873,22 +873,22 @@ def dma_sync_wait(chan: DmaChan, cookie: int) -> DmaStatus:
     same time and returned DMA_IN_PROGRESS, no event ran during the last one, and no event
     at all is scheduled before the next iteration would end, the status cannot change
     (device state changes only through events), so the clock jumps over the iterations that
-    would repeat identically. Each
-    skipped iteration is accounted as the same CPU time, MMIO read and ``cpu_relax`` it
-    would have cost; ``DmaEngine.polls_skipped`` counts them. Disable with
+    would repeat identically. Every skipped iteration is accounted exactly as the last real
+    one was (MMIO reads, CPU cycles and operation counts per name);
+    ``DmaEngine.polls_skipped`` counts them. Disable with
     ``kernel.subsystem(DmaEngine).poll_fast_forward = False``.
     """
     kernel = chan.kernel
     sim = kernel.sim
+    cpu = kernel.cpu
     eng = _dmaengine(kernel)
     deadline = sim.now + DMA_SYNC_WAIT_TIMEOUT_MS * MS
     dma_async_issue_pending(chan)
-    last_dt = -1
-    reads_per_iter = 0
+    last: _PollIteration | None = None
     while True:
-        t0 = sim.now
-        ev0 = sim.events_processed
-        reads0 = kernel.bus.reads
+        t0, ev0, reads0 = sim.now, sim.events_processed, kernel.bus.reads
+        busy0 = cpu.current_core().busy_cycles
+        counts0, cycles0 = dict(cpu.op_counts), dict(cpu.op_cycles_charged)
         status = dma_async_is_tx_complete(chan, cookie, None)
         eng.polls += 1
         if sim.now >= deadline:
@@ -898,36 +898,56 @@ def dma_sync_wait(chan: DmaChan, cookie: int) -> DmaStatus:
         if status != DMA_IN_PROGRESS:
             break
         charge_op(kernel, "cpu_relax")
-        dt = sim.now - t0
-        reads = kernel.bus.reads - reads0
+        it = _PollIteration(
+            dt=sim.now - t0,
+            reads=kernel.bus.reads - reads0,
+            busy=cpu.current_core().busy_cycles - busy0,
+            counts={k: v - counts0.get(k, 0) for k, v in cpu.op_counts.items()
+                    if v != counts0.get(k, 0)},
+            cycles={k: v - cycles0.get(k, 0) for k, v in cpu.op_cycles_charged.items()
+                    if v != cycles0.get(k, 0)},
+        )
         quiet = sim.events_processed == ev0  # nothing at all happened during this iteration
-        if (eng.poll_fast_forward and quiet and dt > 0 and dt == last_dt
-                and reads == reads_per_iter):
-            _poll_fast_forward(kernel, eng, dt, reads, deadline)
-        last_dt, reads_per_iter = dt, reads
+        if eng.poll_fast_forward and quiet and last is not None and it.same_as(last):
+            _poll_fast_forward(kernel, eng, it, deadline)
+        last = it
     return status
 
 
-def _poll_fast_forward(kernel: Kernel, eng: DmaEngine, dt: int, reads: int, deadline: int) -> None:
+@dataclass
+class _PollIteration:
+    """What one idle ``dma_sync_wait`` iteration cost (time, reads, cycles, op counts)."""
+
+    dt: int
+    reads: int
+    busy: float
+    counts: dict[str, int]
+    cycles: dict[str, int]
+
+    def same_as(self, other: _PollIteration) -> bool:
+        return (self.dt > 0 and self.dt == other.dt and self.reads == other.reads
+                and self.counts == other.counts)
+
+
+def _poll_fast_forward(kernel: Kernel, eng: DmaEngine, it: _PollIteration, deadline: int) -> None:
     """Skip whole idle poll iterations of ``dma_sync_wait`` (see its docstring)."""
     sim = kernel.sim
     nxt = sim.peek()
     limit = deadline if nxt is None else min(nxt, deadline)
-    n = (limit - sim.now) // dt - 1
+    n = (limit - sim.now) // it.dt - 1
     if n < 2:
         return
-    # Account the skipped iterations exactly as if they had run.
-    kernel.bus.reads += n * reads
+    # Account the skipped iterations exactly as the last real one was accounted.
+    kernel.bus.reads += n * it.reads
     cpu = kernel.cpu
-    core = cpu.current_core()
-    cycles = cpu.clock.ps_to_cycles(n * dt)
-    core.busy_cycles += cycles
-    cpu.op_counts["cpu_relax"] += n
-    cpu.op_counts["dmaengine_tx_status"] += n
-    cpu.op_cycles_charged["dma_sync_wait_poll"] += int(cycles)
+    cpu.current_core().busy_cycles += n * it.busy
+    for name, c in it.counts.items():
+        cpu.op_counts[name] += n * c
+    for name, c in it.cycles.items():
+        cpu.op_cycles_charged[name] += n * c
     eng.polls += n
     eng.polls_skipped += n
-    sim.sleep(n * dt)
+    sim.sleep(n * it.dt)
 
 
 def dmaengine_terminate_async(chan: DmaChan) -> int:

@@ -2,7 +2,7 @@
 
 Register offsets and bit masks come from ``drivers/ptdma/ptdma_regs.py``, generated from
 ``hdl_model/ptdma.rdl`` (the one register source). The structures keep the C field names;
-``PtdmaConfig`` holds the switches of linux-design §8 (``ptdma_error_reporting``,
+``PtdmaDriverConfig`` holds the switches of linux-design §8 (``ptdma_error_reporting``,
 ``ptdma_int_en``), which default to the driver-faithful behaviour.
 """
 
@@ -27,7 +27,7 @@ INT_EN_MODES = ("last_prep", "per_desc")
 
 
 @dataclass(frozen=True)
-class PtdmaConfig:
+class PtdmaDriverConfig:
     """Port switches (linux-design §8).
 
     ``error_reporting``: "faithful" = a hardware error completes to dmaengine clients as
@@ -172,7 +172,7 @@ class PtLateCompletion:
 class PtDevice:
     """``struct pt_device``: one PTDMA function (one queue, one dmaengine channel)."""
 
-    def __init__(self, kernel: Kernel, dev: Device, pci: PciDevice, config: PtdmaConfig) -> None:
+    def __init__(self, kernel: Kernel, dev: Device, pci: PciDevice, config: PtdmaDriverConfig) -> None:
         self.kernel = kernel
         self.ord = 0
         self.name = pci.name
@@ -205,5 +205,5 @@ class PtdmaDriver:
     """Per-kernel PTDMA driver state: bound devices and the default switches."""
 
     kernel: Kernel
-    config: PtdmaConfig = field(default_factory=PtdmaConfig)
+    config: PtdmaDriverConfig = field(default_factory=PtdmaDriverConfig)
     devices: list[PtDevice] = field(default_factory=list)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from drivers.dmaengine.dma_mapping import DMA_BIT_MASK, Device, dma_set_mask_and_coherent
-from drivers.ptdma.ptdma import PciDevice, PtDevice, PtdmaConfig, PtdmaDriver
+from drivers.ptdma.ptdma import PciDevice, PtDevice, PtdmaDriver, PtdmaDriverConfig
 from drivers.ptdma.ptdma_dev import pt_core_destroy, pt_core_init
 from drivers.ptdma.ptdma_regs import PCI_DEVICE_ID_AMD_PTDMA, PCI_VENDOR_ID_AMD
 
@@ -27,7 +27,7 @@ def pt_pci_match(pci: object) -> bool:
 
 
 def pt_pci_probe(
-    kernel: Kernel, pci: PciDevice, config: PtdmaConfig | None = None
+    kernel: Kernel, pci: PciDevice, config: PtdmaDriverConfig | None = None
 ) -> PtDevice | None:
     """``pt_pci_probe``: allocate the pt_device, set a 48-bit DMA mask, take the MSI vector
     and BAR, then ``pt_core_init``. Returns the device, or None if init failed."""
@@ -57,7 +57,7 @@ def pt_pci_remove(pt: PtDevice) -> None:
         drv.devices.remove(pt)
 
 
-def ptdma_probe_all(kernel: Kernel, config: PtdmaConfig | None = None) -> list[PtDevice]:
+def ptdma_probe_all(kernel: Kernel, config: PtdmaDriverConfig | None = None) -> list[PtDevice]:
     """Bind the driver to every PTDMA function in ``platform.devices``, in order.
 
     Call it inside a process (``platform.call(ptdma_probe_all, kernel)``) to account the

@@ -12,7 +12,7 @@ import pytest
 from drivers.kernel import Kernel
 from drivers.mm.folio import FOLIO_CONTENT_COPIED, Folio
 from drivers.mm.folio_copy import folio_copy
-from drivers.ptdma.ptdma import PtDevice, PtdmaConfig
+from drivers.ptdma.ptdma import PtDevice, PtdmaDriverConfig
 from drivers.ptdma.ptdma_pci import ptdma_probe_all
 from emulator.platform import Platform
 from hdl_model.ptdma_engine import attach_ptdma
@@ -45,7 +45,7 @@ def make_stack(
     p = Platform(seed=seed, iommu_mode=iommu)
     k = Kernel(p)
     engines = attach_ptdma(p, n_engines, **engine_config)
-    cfg = PtdmaConfig(error_reporting=error_reporting, int_en=int_en)
+    cfg = PtdmaDriverConfig(error_reporting=error_reporting, int_en=int_en)
     pts = p.call(ptdma_probe_all, k, cfg)
     assert len(pts) == n_engines
     return Stack(p, k, engines, pts)

@@ -243,12 +243,12 @@ def test_request_without_devices_is_probe_defer() -> None:
 
 
 # --------------------------------------------------------------------------- sync wait
-def _polled_copy(s: Any, n: int, fast_forward: bool) -> tuple[int, int, int]:
+def _polled_copy(s: Any, n: int, fast_forward: bool) -> tuple[int, int, int, float, int]:
     p, k = s.platform, s.kernel
     k.subsystem(DmaEngine).poll_fast_forward = fast_forward
     src, dst = p.alloc_pages(1, 9), p.alloc_pages(0, 9)
 
-    def job() -> tuple[int, int, int]:
+    def job() -> tuple[int, int, int, float, int]:
         chan = dma_request_channel(k, DmaCapMask(DMA_MEMCPY))
         assert chan is not None
         dev = dmaengine_get_dma_device(chan)
@@ -258,30 +258,37 @@ def _polled_copy(s: Any, n: int, fast_forward: bool) -> tuple[int, int, int]:
         assert tx is not None
         cookie = dmaengine_submit(tx)
         reads0 = k.bus.reads
+        busy0 = p.cpu.cores[0].busy_cycles
+        relax0 = p.cpu.op_counts["cpu_relax"]
         t0 = p.sim.now
         st = dma_sync_wait(chan, cookie)
         dt = p.sim.now - t0
+        busy = p.cpu.cores[0].busy_cycles - busy0
+        relax = p.cpu.op_counts["cpu_relax"] - relax0
         dmaengine_terminate_sync(chan)
         dma_release_channel(chan)
-        return int(st), dt, k.bus.reads - reads0
+        return int(st), dt, k.bus.reads - reads0, busy, relax
 
     return p.call(job)
 
 
 def test_sync_wait_fast_forward_is_exact() -> None:
-    """The idle-poll fast-forward gives exactly the same status, time and MMIO read count
-    as polling every iteration (2 MiB polled copy: ~200 polls)."""
-    on = _polled_copy(make_stack(1), 2 << 20, True)
+    """The idle-poll fast-forward gives exactly the same status, time, MMIO read count, CPU
+    cycles and cpu_relax count as polling every iteration (2 MiB polled copy: ~200 polls)."""
+    s_on = make_stack(1)
+    on = _polled_copy(s_on, 2 << 20, True)
     off = _polled_copy(make_stack(1), 2 << 20, False)
     assert on[0] == off[0] == DMA_COMPLETE
     assert on[1] == off[1]
     assert on[2] == off[2] > 100
+    assert on[3] == pytest.approx(off[3]) and on[4] == off[4]
+    assert s_on.kernel.subsystem(DmaEngine).polls_skipped > 100
 
 
 def test_sync_wait_times_out_after_5s_with_dma_error() -> None:
     s = make_stack(1)
     s.engines[0].faults.hang("read")
-    st, dt, reads = _polled_copy(s, 4096, True)
+    st, dt, reads, _, _ = _polled_copy(s, 4096, True)
     assert st == DMA_ERROR
     assert 5 * S <= dt < 5 * S + 10 * US
     assert reads > 5 * S // (900 * NS)  # one INT_STATUS read per ~0.82 µs iteration

@@ -34,7 +34,7 @@ from drivers.dmaengine.dmaengine import (
     dmaengine_terminate_sync,
 )
 from drivers.kernel import Kernel
-from drivers.ptdma.ptdma import PtdmaConfig, pt_error_string
+from drivers.ptdma.ptdma import PtdmaDriverConfig, pt_error_string
 from drivers.ptdma.ptdma_pci import pt_pci_remove, ptdma_probe_all
 from drivers.ptdma.ptdma_regs import (
     CMD_DESC_DW0_VAL,
@@ -456,7 +456,7 @@ def test_caps_are_memcpy_interrupt_private() -> None:
 
 def test_probe_binds_only_ptdma_functions_once() -> None:
     s = make_stack(3)
-    again = s.call(ptdma_probe_all, s.kernel, PtdmaConfig())
+    again = s.call(ptdma_probe_all, s.kernel, PtdmaDriverConfig())
     assert again == []
     s.platform.devices.append(object())  # something that is not a PCI PTDMA function
     assert s.call(ptdma_probe_all, s.kernel) == []
