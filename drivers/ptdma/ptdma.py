@@ -172,7 +172,9 @@ class PtLateCompletion:
 class PtDevice:
     """``struct pt_device``: one PTDMA function (one queue, one dmaengine channel)."""
 
-    def __init__(self, kernel: Kernel, dev: Device, pci: PciDevice, config: PtdmaDriverConfig) -> None:
+    def __init__(
+        self, kernel: Kernel, dev: Device, pci: PciDevice, config: PtdmaDriverConfig
+    ) -> None:
         self.kernel = kernel
         self.ord = 0
         self.name = pci.name
