@@ -49,6 +49,10 @@ def _resolve(kernel: Kernel, task: Task, addr: int, write: bool) -> int:
             return folio.phys + (idx << PAGE_SHIFT) + (addr & (PAGE_SIZE - 1))
         # do_swap_page -> migration_entry_wait -> migration_entry_wait_on_locked
         kernel.cpu.op("page_fault")
+        pte, idx = mm.lookup(addr)  # re-read the entry under the PTL after the fault entry
+        if pte is None or not pte.migration:
+            continue
+        folio = pte.folio
         mmsub.migration_waits += 1
         if not folio.flags & PG_locked:
             raise StaleMigrationEntry(f"{task.name}: {addr:#x} -> unlocked {folio!r}")
