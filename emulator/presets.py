@@ -78,7 +78,10 @@ class DmaEngineParams:
     desc_fetch_extra_ns: float = 100.0  # fetch = local DRAM latency + 100 ns ~ 220 ns, est
     decode_cycles: int = 20  # descriptor decode / setup, est
     completion_cycles: int = 50  # write-backs, HEAD update, MSI send, est
-    rd_slots: int = 32  # outstanding 64 B read lines (Little's law: 12.5 GB/s x 160 ns / 64 B)
+    # Outstanding 64 B read lines. ptdma-model §8 sizes 32 for 160 ns; Little's law for the
+    # remote read latency (12.5 GB/s x 200 ns / 64 B = 39) needs 40 for the 12.5 GB/s one-channel
+    # 2 MiB point (calibration §4) when the engine reads the remote node. Range 16-64.
+    rd_slots: int = 40
     engine_cap_gbps: float = 12.5  # per-engine streaming cap (token bucket), calibration §4
     ring_entries: int = 32  # CMD_Q_LEN
     max_ring_log2: int = 8  # model accepts N = 2..256

@@ -56,7 +56,9 @@ def test_4kib_is_latency_dominated_and_exact(plat: Platform) -> None:
     assert 4096 * 1000 / t < 0.5 * d.engine_cap_gbps  # latency dominated
 
 
-def test_remote_reads_slower_than_local(plat: Platform) -> None:
+def test_remote_reads_slower_than_local() -> None:
+    # With RD_SLOTS = 32 the remote read latency, not the cap, limits the stream.
+    plat = Platform(seed=1, dma__rd_slots=32)
     engs = attach_ptdma(plat, 2, trace=True)
     f0, f1 = plat.frames
     local = _copy_time(plat, engs[0], f0.alloc_contig(MiB), f0.alloc_contig(MiB), MiB)
