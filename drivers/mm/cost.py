@@ -20,15 +20,15 @@ _KEY = "mm_opcost"
 
 def op(kernel: Kernel, name: str, count: int = 1) -> None:
     """Charge ``count`` x the preset cost ``name`` (deferred inside a ``deferred`` section)."""
-    if count <= 0:
-        return
-    proc = kernel.sim.current
+    proc = kernel.sim._current  # sim.current without the property call (hot path)
     if proc is not None:
         acc = proc.data.get(_KEY)
         if acc is not None:
-            acc[name] = acc.get(name, 0) + count
+            if count > 0:
+                acc[name] = acc.get(name, 0) + count
             return
-    kernel.cpu.op(name, count)
+    if count > 0:
+        kernel.cpu.op(name, count)
 
 
 def flush(kernel: Kernel) -> None:

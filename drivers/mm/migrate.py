@@ -674,10 +674,10 @@ class MigrateCore:
         """Patch 1/5 ``migrate_folios_move``: the per-folio move loop over the unmap list."""
         keep_src: list[Folio] = []
         keep_dst: list[Folio] = []
+        cost.op(self.kernel, "cond_resched", len(src_folios))  # one per folio of the loop
         for folio, dst in zip(src_folios, dst_folios, strict=True):
             is_thp = _is_thp(folio)
             nr_pages = folio.nr_pages
-            cost.op(self.kernel, "cond_resched")
             rc = self.migrate_folio_move(put_new_folio, private, folio, dst, mode, reason,
                                          ret_folios)
             if rc == -EAGAIN:
@@ -982,7 +982,6 @@ class MigrateCore:
                 is_large = folio_test_large(folio)
                 is_thp = _is_thp(folio)
                 nr_pages = folio.nr_pages
-                cost.op(kernel, "cond_resched")
 
                 if not cfg.thp_migration_supported and is_thp:
                     nr_failed += 1
@@ -1052,6 +1051,7 @@ class MigrateCore:
                     nr_failed += 1
                     stats.nr_thp_failed += is_thp
                     stats.nr_failed_pages += nr_pages
+            cost.op(kernel, "cond_resched", i)  # one per folio visited in this pass
             from_[:] = keep
             pass_ += 1
         if jump is None:
@@ -1392,6 +1392,31 @@ class MigrateCore:
         lst.clear()
 
     # ------------------------------------------------------------------ helpers for users
+    def migrate_folios_to_node(
+        self, folios: list[Folio], node: int, mode: int = MIGRATE_SYNC, reason: int = 3
+    ) -> tuple[int, int]:
+        """Isolate ``folios`` from the LRU, ``migrate_pages`` them to ``node`` with
+        ``alloc_migration_target``, put back the failures. Returns (rc, pages migrated).
+
+        For experiments that bypass move_pages(2) (e.g. MR_NUMA_MISPLACED promotion in
+        MIGRATE_ASYNC, or MR_DEMOTION); ``reason`` defaults to MR_SYSCALL. Run in a process.
+        """
+        lst: list[Folio] = []
+        for f in folios:
+            cost.op(self.kernel, "isolate_folio")
+            if f.hugetlb:
+                self.mm.isolate_hugetlb(f, lst)
+            elif self.mm.folio_isolate_lru(f):
+                lst.append(f)
+                self.mm.nr_isolated[f.nid] += f.nr_pages
+        done: list[int] = [0]
+        rc = self.migrate_pages(lst, self.alloc_migration_target, None,
+                                MigrationTargetControl(nid=node, reason=reason), mode, reason,
+                                done)
+        if lst:
+            self.putback_movable_pages(lst)
+        return rc, done[0]
+
     def last_record(self) -> MigrateRecord:
         """The most recent migrate_pages() record."""
         return self.records[-1]

@@ -168,6 +168,11 @@ class MmStruct:
     anon_vma: AnonVma = field(default_factory=AnonVma)
     owner: Task | None = None
 
+    @property
+    def nr_locked_vmas(self) -> int:
+        """VMAs with VM_LOCKED (mlock): only then does unmapping look for them."""
+        return sum(1 for v in self.vmas if v.flags & VM_LOCKED)
+
     # ------------------------------------------------------------------ VMAs
     def find_vma(self, addr: int) -> Vma | None:
         """``vma_lookup``: the VMA containing ``addr``."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from emulator.frame_allocator import PAGE_SIZE
+from emulator.frame_allocator import PAGE_SHIFT, PAGE_SIZE
 
 from . import cost
 from .errno import EAGAIN, EBUSY
@@ -43,15 +43,22 @@ def try_to_migrate(kernel: Kernel, folio: Folio, flags: int = 0) -> None:
     n = 0
     for mm, va in folio.mappers:
         unmapped = False
-        for e in mm.entries(va, folio):
-            if e.folio is folio and not e.migration:
+        if folio.order == 0:
+            e = mm.ptes.get(va >> PAGE_SHIFT)
+            if e is not None and e.folio is folio and not e.migration:
                 e.migration = True
                 unmapped = True
+        else:
+            for e in mm.entries(va, folio):
+                if e.folio is folio and not e.migration:
+                    e.migration = True
+                    unmapped = True
         if unmapped:
             n += 1
-            vma = mm.find_vma(va)
-            if vma is not None and vma.flags & VM_LOCKED:
-                folio.flags |= PG_mlocked
+            if mm.nr_locked_vmas:
+                vma = mm.find_vma(va)
+                if vma is not None and vma.flags & VM_LOCKED:
+                    folio.flags |= PG_mlocked
     folio.mapcount -= n
     folio.refcount -= n
     cost.op(kernel, "unmap_per_mapping", n)
@@ -83,11 +90,18 @@ def remove_migration_ptes(kernel: Kernel, src: Folio, dst: Folio, locked: bool =
     n = 0
     for mm, va in mappers:
         restored = False
-        for e in mm.entries(va, src):
-            if e.migration and e.folio is src:
+        if src.order == 0:
+            e = mm.ptes.get(va >> PAGE_SHIFT)
+            if e is not None and e.migration and e.folio is src:
                 e.folio = dst
                 e.migration = False
                 restored = True
+        else:
+            for e in mm.entries(va, src):
+                if e.migration and e.folio is src:
+                    e.folio = dst
+                    e.migration = False
+                    restored = True
         if restored:
             n += 1
     dst.mapcount += n

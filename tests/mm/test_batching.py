@@ -114,3 +114,15 @@ def test_config_validation() -> None:
     env = make_env()
     core = env.kernel.subsystem(MigrateCore)
     assert core.configure(flavour="seed").flavour == "seed"
+
+
+def test_migrate_folios_to_node_async_uses_ten_passes() -> None:
+    env = make_env("generic")
+    r = populate(env, 600, node=1)
+    r.folios[7].refcount += 1
+    calls = spy_batches(env)
+    rc, done = env.call(env.core.migrate_folios_to_node, r.folios, 0, MIGRATE_ASYNC, 5)
+    assert rc == 1 and done == 599
+    assert calls == [(512, 512, MIGRATE_ASYNC, 10), (88, 88, MIGRATE_ASYNC, 10)]
+    assert env.core.records[-1].reason == 5
+    assert env.mm.nr_isolated == [0, 0]
