@@ -106,7 +106,8 @@ module ptdma_engine #(
     localparam integer RSW = $clog2(RD_SLOTS + 1); // slot counter width
     localparam integer WSW = $clog2(WR_SLOTS + 1);
     localparam integer DESC_BEATS = (B >= 32) ? 1 : 32 / B;
-    localparam [31:0] TOK_MAX = 64 * 1000;         // bucket depth: one line
+    localparam [31:0] TOK_MAX = 2 * 64 * 1000;     // bucket depth: two lines (no token lost
+                                                   // while a full line waits for AR)
     localparam [47:0] BEAT_MASK = ~(B - 48'd1);     // clears the byte-in-beat bits
 
     // ------------------------------------------------------------------ register block
@@ -404,7 +405,7 @@ module ptdma_engine #(
     reg  [BAW-1:0] ba_wr, ba_rd;
 
     // read data FIFO
-    reg  [DATA_W-1:0] fifo [0:FIFO_BEATS-1];
+    reg  [DATA_W-1:0] fifo [0:(1 << FA) - 1];  // power-of-two storage, FIFO_BEATS used
     reg  [FA:0]  f_wr, f_rd;
     wire [DATA_W-1:0] f_head = fifo[f_rd[FA-1:0]];
     wire [FA:0]  f_used = f_wr - f_rd;
@@ -1139,10 +1140,19 @@ module ptdma_engine #(
     end
 
 `ifdef PTDMA_ASSERTIONS
+    wire [B-1:0] wstrb_next = w_first_mask & w_last_mask;
+    reg [DATA_W-1:0] wdata_lane_mask;
+    integer li;
+    always @(*) for (li = 0; li < DATA_W; li = li + 1) wdata_lane_mask[li] = wstrb_next[li / 8];
     // simulation checks (enabled by the bench with -DPTDMA_ASSERTIONS)
     always @(posedge clk) begin
         if (!rst && m_axi_rvalid && x_active && f_used > FIFO_BEATS) begin
             $display("ASSERTION FAILED: read FIFO overflow at %0t", $time);
+            $fatal(1);
+        end
+        if (!rst && w_issue && !preload_now && ((^(w_comb[DATA_W-1:0] & wdata_lane_mask)) === 1'bx)) begin
+            $display("ASSERTION FAILED: X in strobed write data at %0t: pops %0d/%0d w_beat %0d/%0d lag %0d shift %0d f_wr %0d f_rd %0d rcvd %0d lo %h hi %h",
+                     $time, src_pops, ns_total, w_beat_idx, nd_total, lag, shift_d, f_wr, f_rd, src_rcvd, lo_beat, w_hi);
             $fatal(1);
         end
     end

@@ -35,6 +35,38 @@ class SimResult:
     build_dir: Path
 
 
+def preset_parameters(preset_name: str = "zen3-epyc-2s", data_w: int = 256) -> dict[str, object]:
+    """Verilog parameters of the twin from the platform preset (one source for timing too).
+
+    FETCH_EXTRA/DECODE/COMPLETION cycles, RD_SLOTS, the ring limit and the streaming cap in
+    milli-bytes per device cycle come from ``preset.dma`` and ``preset.clocks``; MEM_LIMIT is
+    the end of the platform's RAM (ILLEGAL_MEM_ADDR above it).
+    """
+    from emulator.presets import get_preset
+
+    p = get_preset(preset_name)
+    ghz = p.clocks.device_freq_hz / 1e9
+    return {
+        "DATA_W": data_w,
+        "RD_SLOTS": p.dma.rd_slots,
+        "MAX_RING_LOG2": p.dma.max_ring_log2,
+        "TIMEBASE_PS": round(1e12 / p.clocks.device_freq_hz),
+        "FETCH_EXTRA_CYCLES": round(p.dma.desc_fetch_extra_ns * ghz),
+        "DECODE_CYCLES": p.dma.decode_cycles,
+        "COMPLETION_CYCLES": p.dma.completion_cycles,
+        "CAP_MBPC": round(p.dma.engine_cap_gbps / ghz * 1000),
+        "MEM_LIMIT": f"48'h{p.topology.sockets * p.topology.node_size_bytes:X}",  # type: ignore[dict-item]
+    }
+
+
+def datapath_cap_gbps(data_w: int, preset_name: str = "zen3-epyc-2s") -> float:
+    """The twin's streaming limit: min(preset cap, one beat per device cycle)."""
+    from emulator.presets import get_preset
+
+    p = get_preset(preset_name)
+    return min(p.dma.engine_cap_gbps, data_w / 8 * p.clocks.device_freq_hz / 1e9)
+
+
 def simulator() -> str:
     """The simulator to use: ``SIM`` (icarus by default, ``verilator`` optional)."""
     return os.environ.get("SIM", "icarus").lower()
@@ -76,6 +108,8 @@ def run_sim(
     from cocotb_tools.runner import get_runner
 
     sim = simulator()
+    if str(ROOT) not in sys.path:  # the runner exports sys.path as the simulator's PYTHONPATH
+        sys.path.insert(0, str(ROOT))
     build_dir = BUILD_ROOT / f"{name}-{sim}"
     build_dir.mkdir(parents=True, exist_ok=True)
     runner = get_runner(sim)
@@ -101,11 +135,10 @@ def run_sim(
         always=(sim == "icarus"),
     )
     env = {
-        "PYTHONPATH": os.pathsep.join(
-            [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH", "")])]
-        ),
         "COCOTB_LOG_LEVEL": os.environ.get("COCOTB_LOG_LEVEL", "INFO"),
         "PYTHONHASHSEED": "0",
+        # cocotbext-axi 0.1.28 on cocotb 2.x: DeprecationWarnings only (toolchain.md §3)
+        "PYTHONWARNINGS": os.environ.get("PYTHONWARNINGS", "ignore::DeprecationWarning"),
         **dict(extra_env or {}),
     }
     results = build_dir / f"{name}.results.xml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .simrun import have_simulator, run_sim
+from .simrun import have_simulator, preset_parameters, run_sim
 
 pytestmark = [
     pytest.mark.cocotb,
@@ -15,5 +15,7 @@ pytestmark = [
 @pytest.mark.parametrize("data_w", [256, 64])
 def test_twin_smoke(data_w: int) -> None:
     """The twin resets to the generated reset values and copies 4 KiB+13 B exactly."""
-    res = run_sim(f"smoke-w{data_w}", "tests.cocotb.tb.tb_smoke", parameters={"DATA_W": data_w})
+    res = run_sim(
+        f"smoke-w{data_w}", "tests.cocotb.tb.tb_smoke", parameters=preset_parameters(data_w=data_w)
+    )
     assert len(res.tests) == 2

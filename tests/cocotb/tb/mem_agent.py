@@ -228,7 +228,7 @@ class AxiMemAgent:
                 w = await self.w.recv()
                 a = base + n * self.lanes
                 strb = int(w.wstrb)
-                data = int(w.wdata).to_bytes(self.lanes, "little")
+                data = _lanes(w.wdata, strb, self.lanes)
                 self.stats.w_beats += 1
                 if bool(int(w.wlast)) != (n == beats - 1):
                     raise AssertionError(f"WLAST wrong on beat {n} of {beats} at {addr:#x}")
@@ -257,6 +257,21 @@ class AxiMemAgent:
             if due > now:
                 await Timer(due - now, unit="ps")
             self.b.send_nowait(b)
+
+
+def _lanes(value: Any, strb: int, lanes: int) -> bytes:
+    """Write data as bytes; X/Z is allowed only on lanes whose strobe is off."""
+    if value.is_resolvable:
+        return int(value).to_bytes(lanes, "little")
+    bits = str(value)  # MSB first
+    out = bytearray(lanes)
+    for i in range(lanes):
+        chunk = bits[len(bits) - 8 * (i + 1) : len(bits) - 8 * i]
+        if strb >> i & 1:
+            if not set(chunk) <= {"0", "1"}:
+                raise AssertionError(f"WDATA lane {i} is {chunk} with its strobe set")
+            out[i] = int(chunk, 2)
+    return bytes(out)
 
 
 def _runs(strb: int, lanes: int) -> Iterator[tuple[int, int]]:

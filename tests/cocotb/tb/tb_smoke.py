@@ -9,6 +9,7 @@ import numpy as np
 
 from hdl_model.descriptor import memcpy_descriptor
 from hdl_model.generated.regmap import REGISTERS
+from hdl_model.registers import RegisterFile
 
 from .bench import PtdmaBench
 
@@ -18,11 +19,16 @@ async def reset_values(dut: Any) -> None:
     """Every register reads its reset value from the generated table (live bits excepted)."""
     bench = PtdmaBench(dut)
     await bench.start()
+    dma = bench.platform.preset.dma
+    build = {"rd_slots": int(dut.RD_SLOTS.value), "max_ring_log2": int(dut.MAX_RING_LOG2.value),
+             "timebase_ps": int(dut.TIMEBASE_PS.value)}
+    assert build["rd_slots"] == dma.rd_slots and build["max_ring_log2"] == dma.max_ring_log2
+    resets = RegisterFile(REGISTERS, build)
     live_ok = {("Q_STATUS", "EMPTY")}
     bad = []
     for r in REGISTERS:
         got = await bench.read(r.offset)
-        exp = r.reset & r.readable_mask
+        exp = resets.reset_value(r.name) & r.readable_mask
         for f in r.fields:
             if f.access == "WO":
                 exp = f.put(exp, 0)
