@@ -84,6 +84,13 @@ class DmaEngineParams:
     rd_slots: int = 40
     engine_cap_gbps: float = 12.5  # per-engine streaming cap (token bucket), calibration §4
     ring_entries: int = 32  # CMD_Q_LEN
+    # Dynamic clock gating (CLK_GATE_CTL[0], which pt_core_init sets with 0x1001): after
+    # ``clock_gate_idle_ns`` without work the engine gates its clock, and the next descriptor
+    # waits ``clock_ungate_ns`` for it to come back. est: the seed's single-page DMA row
+    # (calibration §2) costs ~21.8k cycles (10.9 us) more per page than its large workloads,
+    # which pay it once per 512-page batch at most.
+    clock_gate_idle_ns: float = 50_000.0
+    clock_ungate_ns: float = 10_900.0
     max_ring_log2: int = 8  # model accepts N = 2..256
 
 

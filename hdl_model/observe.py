@@ -32,6 +32,7 @@ class EngineCounters:
     irqs: int = 0  # MSIs raised
     doorbells: int = 0  # TAIL writes
     lines: int = 0  # 64 B read lines requested
+    ungates: int = 0  # descriptors that waited for the gated clock (CLK_GATE_CTL[0])
 
     def busy_cycles(self, period_ps: int) -> int:
         return self.busy_ps // period_ps

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from emulator.event_kernel import Event
+from emulator.event_kernel import NS, Event
 from emulator.iommu import IommuFault
 from emulator.memory import BusError
 from emulator.numa_timing import BandwidthResource
@@ -58,6 +58,7 @@ def _mask(reg: str, field: str) -> int:
 O_IRQ_MASK = _off("IRQ_MASK")
 O_IRQ_STATUS = _off("IRQ_STATUS")
 O_CMD_TIMEOUT = _off("CMD_TIMEOUT")
+O_CLK_GATE = _off("CLK_GATE_CTL")
 O_CONTROL = _off("Q_CONTROL")
 O_TAIL = _off("Q_TAIL_LO")
 O_HEAD = _off("Q_HEAD_LO")
@@ -249,6 +250,9 @@ class PtdmaEngine:
         self._ring_fetch_ps = 0
         self._ring_ram_page = -1  # ring page known to be plain RAM (untranslated fast path)
         self._decode_ps = self.timing.decode_ps
+        dma = platform.preset.dma
+        self._gate_idle_ps = int(dma.clock_gate_idle_ns * NS)
+        self._ungate_ps = int(dma.clock_ungate_ns * NS)
         self._completion_ps = self.timing.completion_ps
         self.counters = EngineCounters()
         self.trace = trace if trace is not None else (Trace() if cfg.trace else None)
@@ -321,6 +325,7 @@ class PtdmaEngine:
         self.perf: dict[str, int] = {key: 0 for key, _ in PERF_COUNTERS.values()}
         self.perf_latch: dict[str, int] = {key: 0 for key, _ in PERF_COUNTERS.values()}
         self.bytes_moved = 0  # total, for the VCD
+        self._idle_since = 0  # end of the last descriptor (clock-gating idle timer)
 
     def reset(self) -> None:
         """FLR: every register to its reset value, in-flight work and writes dropped.
@@ -594,10 +599,25 @@ class PtdmaEngine:
             self._ring_page = page
             self._ring_fetch_ps = self.timing.fetch_ps(ring_node if ring_node >= 0 else self.node)
         job.fetch_ps = self._ring_fetch_ps
+        # Dynamic clock gating (CLK_GATE_CTL[0]): an engine idle for longer than the gating
+        # delay first waits for its clock to come back.
+        wake = 0
+        v = self._v
+        if (
+            v[O_CLK_GATE] & 1
+            and not any(not j.finished for j in self.jobs)
+            and self.sim.now - self._idle_since >= self._gate_idle_ps
+        ):
+            wake = self._ungate_ps
+            self.counters.ungates += 1
+            if self._tracing:
+                self._note("ungate", wait_ps=wake)
         self.fetching = job
         if self._tracing:
             self._note("fetch", addr=addr, slot=job.slot)
-        job.event = self.sim.schedule(job.fetch_ps + self._decode_ps, self._on_decoded, job)
+        job.event = self.sim.schedule(
+            wake + job.fetch_ps + self._decode_ps, self._on_decoded, job
+        )
         if self._vcd_on:
             self._wave()
 
@@ -907,6 +927,7 @@ class PtdmaEngine:
         v = self._v
         job.finished = True
         job.hung = False
+        self._idle_since = now
         self.seq = (self.seq + 1) & 0xFFFF
         c = self.counters
         c.bytes_read += job.bytes_read

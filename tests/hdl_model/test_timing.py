@@ -58,7 +58,7 @@ def test_4kib_is_latency_dominated_and_exact(plat: Platform) -> None:
 
 def test_remote_reads_slower_than_local() -> None:
     # With RD_SLOTS = 32 the remote read latency, not the cap, limits the stream.
-    plat = Platform(seed=1, dma__rd_slots=32)
+    plat = Platform(seed=1, dma__rd_slots=32, dma__clock_ungate_ns=0.0)
     engs = attach_ptdma(plat, 2, trace=True)
     f0, f1 = plat.frames
     local = _copy_time(plat, engs[0], f0.alloc_contig(MiB), f0.alloc_contig(MiB), MiB)
@@ -67,6 +67,34 @@ def test_remote_reads_slower_than_local() -> None:
     d, m = plat.preset.dma, plat.preset.memory
     slots_gbps = d.rd_slots * 64 / m.read_latency_remote_ns  # RD_SLOTS x 64 B / latency
     assert MiB * 1000 / remote == pytest.approx(slots_gbps, rel=0.03)
+
+
+def test_clock_gating_wakeup_after_idle() -> None:
+    """CLK_GATE_CTL[0] (set by the driver's init): an idle engine first waits for its clock."""
+    d = Platform().preset.dma
+    idle = int(d.clock_gate_idle_ns * NS) + 1
+
+    def copy_after_idle(gating: bool, wait: int) -> tuple[int, int]:
+        plat = Platform(seed=1)
+        eng = attach_ptdma(plat, 1, trace=True)[0]
+        src, dst = plat.alloc_pages(0, 0), plat.alloc_pages(0, 0)
+        sw = PtSoftware(plat, eng.pci)
+        sw.init()
+        if not gating:
+            sw.wr(R.CMD_CLK_GATE_CTL_OFFSET, 0)
+        plat.run(until=plat.sim.now + wait)
+        t0 = plat.sim.now
+        sw.memcpy(src, dst, 4096)
+        plat.run()
+        assert eng.trace is not None
+        return eng.trace.of("complete")[-1].time - t0, eng.counters.ungates
+
+    busy, n0 = copy_after_idle(True, 0)  # right after init: the clock is still running
+    gated, n1 = copy_after_idle(True, idle)
+    off, n2 = copy_after_idle(False, idle)
+    assert (n0, n1, n2) == (0, 1, 0)
+    assert gated - busy == int(d.clock_ungate_ns * NS)
+    assert off == busy
 
 
 def _parallel(plat: Platform, engs: list[PtdmaEngine], n: int, src_node: int) -> list[int]:
