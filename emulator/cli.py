@@ -1,64 +1,54 @@
-"""``dcbm-emu``: the command-line entry point (experiments, demos, benchmarks)."""
+"""``dcbm-emu``: the command-line entry point (experiments, demos, benchmarks).
+
+Each command lives in its own module under ``emulator.experiments`` and exposes
+``register(subparsers)``, which adds its sub-parser with ``func`` set to its entry point.
+Without a command, ``dcbm-emu`` runs ``reproduce``, the seed's experiment (``make run``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-from rich.console import Console
-from rich.table import Table
-
-from .event_kernel import NS
-from .platform import Platform
+COMMAND_MODULES = ("reproduce", "sweep", "trace", "faults", "bench", "demo")
+DEFAULT_COMMAND = "reproduce"
 
 Command = Callable[[argparse.Namespace], int]
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Platform demonstration: CPU copies of remote pages to the local node, timed."""
-    console = Console()
-    plat = Platform(args.platform, seed=args.seed)
-    sizes = [4096, 64 << 10, 2 << 20]
-    table = Table(title=f"CPU copy node1 -> node0 on {plat.preset.name} (simulated time)")
-    for col in ("bytes", "time (ns)", "CPU cycles", "GB/s"):
-        table.add_column(col, justify="right")
-    for size in sizes:
-        order = max(0, (size // 4096).bit_length() - 1)
-        src = plat.alloc_pages(1, order)
-        dst = plat.alloc_pages(0, order)
-
-        def job(src: int = src, dst: int = dst, size: int = size) -> int:
-            t0 = plat.sim.now
-            plat.cpu.copy(dst, src, size)
-            return plat.sim.now - t0
-
-        ps = plat.call(job)
-        table.add_row(
-            f"{size}", f"{ps / NS:.1f}", f"{plat.cpu_cycles(ps):.0f}", f"{size * 1000 / ps:.2f}"
-        )
-    console.print(table)
-    console.print("[dim]Figures come from the event kernel's simulated clock.[/dim]")
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dcbm-emu",
-        description="Emulator of DMA-offloaded page migration (Linux DCBM on AMD PTDMA).",
+        description=(
+            "Emulator of DMA-offloaded page migration: Linux migrate_pages() and the DCBM "
+            "batch migrator on a register-level, cycle-approximate AMD PTDMA model. Every "
+            "figure is simulated time from the event kernel. Without a command: reproduce."
+        ),
     )
-    parser.add_argument("--platform", default="zen3-epyc-2s", help="platform preset")
-    parser.add_argument("--seed", type=int, default=0, help="seed for every random choice")
-    sub = parser.add_subparsers(dest="command")
-    p = sub.add_parser("demo", help=cmd_demo.__doc__)
-    p.set_defaults(func=cmd_demo)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"emulator.experiments.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"emulator.experiments.{name}":
+                raise
+            continue  # a command not built yet
+        module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Command = getattr(args, "func", cmd_demo)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help")):
+        args_list = [DEFAULT_COMMAND, *args_list]
+    args = parser.parse_args(args_list)
+    func: Command | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
     return func(args)
 
 
