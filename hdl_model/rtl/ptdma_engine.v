@@ -106,9 +106,11 @@ module ptdma_engine #(
     localparam integer RSW = $clog2(RD_SLOTS + 1); // slot counter width
     localparam integer WSW = $clog2(WR_SLOTS + 1);
     localparam integer DESC_BEATS = (B >= 32) ? 1 : 32 / B;
+    localparam [LB:0] BL = (LB+1)'(B);            // B in the shift amount's width
     localparam [31:0] TOK_MAX = 2 * 64 * 1000;     // bucket depth: two lines (no token lost
                                                    // while a full line waits for AR)
-    localparam [47:0] BEAT_MASK = ~(B - 48'd1);     // clears the byte-in-beat bits
+    localparam [47:0] B48 = 48'(B);
+    localparam [47:0] BEAT_MASK = ~(B48 - 48'd1);   // clears the byte-in-beat bits
 
     // ------------------------------------------------------------------ register block
     wire [31:0] wdata, wmask;
@@ -118,7 +120,7 @@ module ptdma_engine #(
     wire        r_mem_location;
     wire [4:0]  r_q_size;
     wire [15:0] r_base_hi;
-    wire        w_control, w_tail, w_head, w_int_enable, w_int_status;
+    wire        w_control, w_tail, w_head, w_int_status;
     wire [31:0] r_tail;
     wire        r_ie_cmpl, r_ie_err, r_ie_stop, r_ie_empty;
     wire        r_is_cmpl, r_is_err, r_is_stop, r_is_empty;
@@ -166,10 +168,10 @@ module ptdma_engine #(
         .reg_wr(reg_wr), .reg_rd(reg_rd), .reg_addr(reg_addr), .reg_wdata(reg_wdata),
         .reg_wstrb(reg_wstrb), .reg_rdata(reg_rdata), .reg_hit(reg_hit),
         .o_wdata(wdata), .o_wmask(wmask),
-        .o_queue_prio_prio(r_prio), .o_queue_prio_swwr(),
-        .o_reqid_config_reqid(r_reqid), .o_reqid_config_swwr(),
-        .o_cmd_timeout_cycles(r_timeout), .o_cmd_timeout_swwr(),
-        .o_irq_mask_q0_mask(r_irq_mask), .o_irq_mask_swwr(),
+        .o_queue_prio_prio(r_prio),
+        .o_reqid_config_reqid(r_reqid),
+        .o_cmd_timeout_cycles(r_timeout),
+        .o_irq_mask_q0_mask(r_irq_mask),
         .i_irq_status_q0_pending(irq_line),
         .i_q_control_run(run), .i_q_control_halted(halted),
         .o_q_control_mem_location(r_mem_location), .o_q_control_q_size(r_q_size),
@@ -178,7 +180,6 @@ module ptdma_engine #(
         .i_q_head_lo_head_lo(head), .o_q_head_lo_swwr(w_head),
         .o_q_int_enable_completion(r_ie_cmpl), .o_q_int_enable_error(r_ie_err),
         .o_q_int_enable_queue_stopped(r_ie_stop), .o_q_int_enable_empty_queue(r_ie_empty),
-        .o_q_int_enable_swwr(w_int_enable),
         .o_q_interrupt_status_completion(r_is_cmpl),
         .i_q_interrupt_status_completion_hwset(set_cmpl),
         .o_q_interrupt_status_error(r_is_err), .i_q_interrupt_status_error_hwset(set_err),
@@ -198,19 +199,19 @@ module ptdma_engine #(
         .i_q_dma_read_status_last_resp(rd_last_resp), .i_q_dma_read_status_err_count(rd_err_count),
         .i_q_dma_write_status_last_resp(wr_last_resp),
         .i_q_dma_write_status_err_count(wr_err_count),
-        .o_q_abort_abort_wr(abort_wr), .o_q_abort_swwr(),
+        .o_q_abort_abort_wr(abort_wr),
         .o_q_ax_cache_arcache(r_arcache), .o_q_ax_cache_awcache(r_awcache),
-        .o_q_ax_cache_arprot(r_arprot), .o_q_ax_cache_awprot(r_awprot), .o_q_ax_cache_swwr(),
-        .o_config_vhb_en(r_vhb_en), .o_config_swwr(),
-        .o_q_coal_count_count(r_coal_count), .o_q_coal_count_swwr(),
-        .o_q_coal_timer_cycles(r_coal_timer), .o_q_coal_timer_swwr(),
+        .o_q_ax_cache_arprot(r_arprot), .o_q_ax_cache_awprot(r_awprot),
+        .o_config_vhb_en(r_vhb_en),
+        .o_q_coal_count_count(r_coal_count),
+        .o_q_coal_timer_cycles(r_coal_timer),
         .i_q_coal_pending_pending(coal_pending), .o_q_coal_pending_swrd(rd_coal_pending),
         .o_q_ext_ctrl_cmpl_wb_en(r_cmpl_wb_en), .o_q_ext_ctrl_desc_wb_en(r_desc_wb_en),
         .o_q_ext_ctrl_coal_en(r_coal_en), .o_q_ext_ctrl_stop_on_error(r_stop_on_error),
         .o_q_ext_ctrl_zero_len_nop(r_zero_len_nop), .o_q_ext_ctrl_strict_reserved(r_strict),
-        .o_q_ext_ctrl_ooo_complete(r_ooo), .o_q_ext_ctrl_swwr(),
-        .o_q_cmpl_wb_lo_addr_lo(r_cmpl_lo), .o_q_cmpl_wb_lo_swwr(),
-        .o_q_cmpl_wb_hi_addr_hi(r_cmpl_hi), .o_q_cmpl_wb_hi_swwr(),
+        .o_q_ext_ctrl_ooo_complete(r_ooo),
+        .o_q_cmpl_wb_lo_addr_lo(r_cmpl_lo),
+        .o_q_cmpl_wb_hi_addr_hi(r_cmpl_hi),
         .i_q_err_info_code(ei_code), .i_q_err_info_side(ei_side),
         .i_q_err_info_ring_index(ei_index), .i_q_err_info_err_count(ei_count),
         .i_q_err_info_sw_tail_overrun(ei_tail_overrun), .i_q_err_info_sw_head_write(ei_head_write),
@@ -218,39 +219,33 @@ module ptdma_engine #(
         .i_q_err_desc_addr_hi_value({16'd0, err_desc_addr[47:32]}),
         .i_q_err_data_addr_lo_value(err_data_addr[31:0]),
         .i_q_err_data_addr_hi_value({16'd0, err_data_addr[47:32]}),
-        .i_q_perf_desc_done_lo_count(pc_desc_done[31:0]), .o_q_perf_desc_done_lo_swrd(),
+        .i_q_perf_desc_done_lo_count(pc_desc_done[31:0]),
         .i_q_perf_desc_done_hi_count(pc_desc_done[63:32]),
-        .i_q_perf_bytes_read_lo_count(pc_bytes_read[31:0]), .o_q_perf_bytes_read_lo_swrd(),
+        .i_q_perf_bytes_read_lo_count(pc_bytes_read[31:0]),
         .i_q_perf_bytes_read_hi_count(pc_bytes_read[63:32]),
         .i_q_perf_bytes_written_lo_count(pc_bytes_written[31:0]),
-        .o_q_perf_bytes_written_lo_swrd(),
         .i_q_perf_bytes_written_hi_count(pc_bytes_written[63:32]),
-        .i_q_perf_busy_cycles_lo_count(pc_busy[31:0]), .o_q_perf_busy_cycles_lo_swrd(),
+        .i_q_perf_busy_cycles_lo_count(pc_busy[31:0]),
         .i_q_perf_busy_cycles_hi_count(pc_busy[63:32]),
         .i_q_perf_desc_fetch_cycles_lo_count(pc_fetch[31:0]),
-        .o_q_perf_desc_fetch_cycles_lo_swrd(),
         .i_q_perf_desc_fetch_cycles_hi_count(pc_fetch[63:32]),
         .i_q_perf_rd_lat_sum_cycles_lo_count(pc_rd_lat[31:0]),
-        .o_q_perf_rd_lat_sum_cycles_lo_swrd(),
         .i_q_perf_rd_lat_sum_cycles_hi_count(pc_rd_lat[63:32]),
-        .i_q_perf_rd_reqs_lo_count(pc_rd_reqs[31:0]), .o_q_perf_rd_reqs_lo_swrd(),
+        .i_q_perf_rd_reqs_lo_count(pc_rd_reqs[31:0]),
         .i_q_perf_rd_reqs_hi_count(pc_rd_reqs[63:32]),
-        .i_q_perf_irqs_raised_lo_count(pc_irqs[31:0]), .o_q_perf_irqs_raised_lo_swrd(),
+        .i_q_perf_irqs_raised_lo_count(pc_irqs[31:0]),
         .i_q_perf_irqs_raised_hi_count(pc_irqs[63:32]),
-        .i_q_perf_doorbells_lo_count(pc_doorbells[31:0]), .o_q_perf_doorbells_lo_swrd(),
+        .i_q_perf_doorbells_lo_count(pc_doorbells[31:0]),
         .i_q_perf_doorbells_hi_count(pc_doorbells[63:32]),
         .i_q_perf_stall_no_credit_cycles_lo_count(pc_stall[31:0]),
-        .o_q_perf_stall_no_credit_cycles_lo_swrd(),
         .i_q_perf_stall_no_credit_cycles_hi_count(pc_stall[63:32]),
         .o_q_perf_ctrl_freeze(r_perf_freeze), .o_q_perf_ctrl_reset_wr(perf_reset_wr),
-        .o_q_perf_ctrl_swwr(),
-        .o_clk_gate_ctl_hw_gate_mode(r_gate_mode), .o_clk_gate_ctl_gate_delay(r_gate_delay),
-        .o_clk_gate_ctl_swwr()
+        .o_clk_gate_ctl_hw_gate_mode(r_gate_mode), .o_clk_gate_ctl_gate_delay(r_gate_delay)
     );
 
     // stored-only registers: no behaviour in the twin
     wire unused_stored = ^{r_prio, r_reqid, r_mem_location, r_vhb_en, r_ooo, r_gate_mode,
-                           r_gate_delay, w_int_enable, m_axi_bid, m_axi_rid};
+                           r_gate_delay, m_axi_bid, m_axi_rid};
 
     // ------------------------------------------------------------------ AXI constants
     assign m_axi_awid = {ID_W{1'b0}};
@@ -281,7 +276,6 @@ module ptdma_engine #(
         end
     endfunction
     wire [31:0] head_index32 = (head & ring_mask) >> 5;
-    wire [31:0] tail_index32 = (r_tail & ring_mask) >> 5;
 
     // ------------------------------------------------------------------ control FSM
     localparam [3:0] S_IDLE = 4'd0, S_FETCH = 4'd1, S_FWAIT = 4'd2, S_FEXTRA = 4'd3,
@@ -293,6 +287,13 @@ module ptdma_engine #(
     localparam integer DBW = (DATA_W > 256) ? DATA_W : 256;
     reg [DBW-1:0] desc_raw;   // fetched beats
     wire [255:0] desc = desc_raw[255:0];  // the 32 B descriptor, dword i at [32i+31:32i]
+    // byte lane of the descriptor in a beat wider than 32 B (0 or 32 on a 512-bit bus)
+    wire [LB-1:0] desc_lane = (B >= 64) ? (desc_addr[LB-1:0] & LB'(32)) : {LB{1'b0}};
+    generate
+        if (DBW > 256) begin : g_wide_desc
+            wire unused_desc_hi = ^desc_raw[DBW-1:256];  // a 512-bit beat holds 64 B
+        end
+    endgenerate
     reg [$clog2(DESC_BEATS+1)-1:0] fbeats;
     reg [31:0]  run_cycles;   // cycles since the descriptor's fetch started (CMD_TIMEOUT)
     reg         fail;         // descriptor failed (code in fail_code)
@@ -332,7 +333,9 @@ module ptdma_engine #(
                        | (|dw5[DESC_DW5_RSVD_MSB:DESC_DW5_RSVD_LSB])
                        | (|dw6) | (|dw7)
                        | (d_len != 32'd0 && {1'b0, d_src} < dst_end49 && {1'b0, d_dst} < src_end49);
-    wire unused_desc = ^{r_cmpl_hi[31:16]};
+    // not checked by the twin: FIXED, LSB_CTX_ID (the model ignores them too), address bits
+    // below the 16 B completion-record alignment, upper ring-index bits, shifter spill
+    wire unused_desc = ^{r_cmpl_hi[31:16], r_cmpl_lo[3:0], dw3[31], dw3[25:18], dw5[31]};
 
     // §5 validation, first failing check wins
     // ILLEGAL_MEM_ADDR: the source is checked before the destination (side READ / WRITE)
@@ -378,7 +381,6 @@ module ptdma_engine #(
     reg  [47:0] rd_last;      // last read beat address
     reg         rd_done;      // every AR issued
     reg  [31:0] ns_total;     // source beats
-    reg  [31:0] nd_total;     // destination beats
     reg  [31:0] src_rcvd;     // source beats received (good, before any error)
     reg         rd_err_seen;
     reg  [47:0] wr_ptr;       // next write line start (beat aligned)
@@ -397,7 +399,6 @@ module ptdma_engine #(
     reg  [8:0]  w_line_left;  // beats left in the W line being sent
     reg  [8:0]  wq_len [0:7]; // beats per AW line, in AW order (W follows)
     reg  [2:0]  wq_wr, wq_rd;
-    reg  [8:0]  rd_line_left; // beats left in the R burst being received
     reg         wr_err_seen;
     // start address of every write line awaiting B (B returns in AW order: one ID)
     localparam integer BAW = $clog2(WR_SLOTS);
@@ -408,23 +409,23 @@ module ptdma_engine #(
     reg  [DATA_W-1:0] fifo [0:(1 << FA) - 1];  // power-of-two storage, FIFO_BEATS used
     reg  [FA:0]  f_wr, f_rd;
     wire [DATA_W-1:0] f_head = fifo[f_rd[FA-1:0]];
-    wire [FA:0]  f_used = f_wr - f_rd;
     // read-latency timestamps (PERF RD_LAT_SUM_CYCLES), one per outstanding line
     reg  [31:0] ts_fifo [0:RD_SLOTS-1];
-    reg  [RSW-1:0] ts_wr, ts_rd;
+    localparam integer TSW = (RD_SLOTS > 1) ? $clog2(RD_SLOTS) : 1;
+    reg  [TSW-1:0] ts_wr, ts_rd;
     reg  [31:0] cycle;
 
     // ------------------------------------------------------------------ AR issue (datapath)
     // The next read burst: from rd_ptr to the end of its 64 B line or the last beat.
     wire [47:0] rd_line_end = (rd_ptr | 48'd63) + 48'd1;
-    wire [47:0] rd_burst_end = (rd_line_end <= rd_last) ? rd_line_end : rd_last + B;
+    wire [47:0] rd_burst_end = (rd_line_end <= rd_last) ? rd_line_end : rd_last + B48;
     wire [8:0]  rd_beats = 9'((rd_burst_end - rd_ptr) >> LB);
     wire [47:0] rd_line_start = rd_ptr & ~48'd63;
     wire [48:0] rd_use_hi = ({1'b0, rd_line_end} < x_src_end) ? {1'b0, rd_line_end} : x_src_end;
     wire [47:0] rd_use_lo = (rd_line_start > x_src) ? rd_line_start : x_src;
     wire [31:0] rd_cost = 32'(rd_use_hi - {1'b0, rd_use_lo});  // useful bytes of this line
     wire        rd_slot_ok = (rd_lines_out < RD_SLOTS[RSW-1:0])
-                          && (beats_reserved + rd_beats <= FIFO_BEATS);
+                          && (32'(beats_reserved) + 32'(rd_beats) <= FIFO_BEATS);
     wire        rd_tok_ok = (CAP_MBPC == 0) || (tokens >= rd_cost * 32'd1000);
     wire        ar_free = !m_axi_arvalid || m_axi_arready;
     wire        rd_want = x_active && !x_stop && !rd_done;
@@ -432,7 +433,7 @@ module ptdma_engine #(
 
     // ------------------------------------------------------------------ AW issue (datapath)
     wire [47:0] wr_line_end = (wr_ptr | 48'd63) + 48'd1;
-    wire [47:0] wr_burst_end = (wr_line_end <= wr_last) ? wr_line_end : wr_last + B;
+    wire [47:0] wr_burst_end = (wr_line_end <= wr_last) ? wr_line_end : wr_last + B48;
     wire [8:0]  wr_beats = 9'((wr_burst_end - wr_ptr) >> LB);
     // source beats this line needs: up to destination beat n1 + 1 - lag (bounded by Ns - 1)
     wire [31:0] wr_n1 = aw_beat_idx + {23'd0, wr_beats} - 32'd1;
@@ -452,11 +453,12 @@ module ptdma_engine #(
     wire        w_issue = w_free && w_can;
     wire [DATA_W-1:0] w_hi = w_need_pop ? f_head : {DATA_W{1'b0}};
     wire [2*DATA_W-1:0] w_comb = {w_hi, lo_beat} >> (8 * shift_d);
+    wire unused_comb = ^{w_comb[2*DATA_W-1:DATA_W], w_last_cnt49[48:LB+1], head_index32[31:8]};
     // byte lanes of destination beat w_beat_idx inside [dst, dst_end)
     wire [47:0] w_beat_addr = (x_dst & BEAT_MASK) + ({16'd0, w_beat_idx} << LB);
     wire [B-1:0] w_first_mask = (w_beat_addr < x_dst)
                               ? ({B{1'b1}} << x_dst[LB-1:0]) : {B{1'b1}};
-    wire [48:0] w_beat_end = {1'b0, w_beat_addr} + B;
+    wire [48:0] w_beat_end = {1'b0, w_beat_addr} + {1'b0, B48};
     wire [48:0]  w_last_cnt49 = x_dst_end - {1'b0, w_beat_addr};
     wire [LB:0]  w_last_cnt = w_last_cnt49[LB:0];
     wire [B-1:0] w_last_mask = (w_beat_end > x_dst_end)
@@ -473,7 +475,6 @@ module ptdma_engine #(
     reg  [127:0] wb_data;
     reg  [4:0]  wb_nbytes;
     reg  [1:0]  wb_beat, wb_nbeats;
-    reg         wb_err;
     wire [LB-1:0] wb_off = wb_addr[LB-1:0];
     wire [DATA_W+127:0] wb_full = {{DATA_W{1'b0}}, wb_data} << (8 * wb_off);
     wire [B+15:0] wb_full_strb = {{B{1'b0}}, 16'((32'd1 << wb_nbytes) - 32'd1)} << wb_off;
@@ -497,16 +498,12 @@ module ptdma_engine #(
     wire        ctl_byte0 = w_control && wmask[0];
     wire        perf_run = !r_perf_freeze;
 
-    // ring helpers for the completion step
-    wire [31:0] head_next = ring_next(head, ring_mask);
 
     // tail overrun check (ERR_INFO.SW_TAIL_OVERRUN): the new TAIL moved past HEAD
     wire [31:0] new_tail = (r_tail & ~wmask) | (wdata & wmask);
     wire [31:0] out_before = ((r_tail - head) & ring_mask) >> 5;
     wire [31:0] advance = ((new_tail - r_tail) & ring_mask) >> 5;
     wire [31:0] ring_entries = 32'd1 << ring_log2;
-
-    integer i;
 
     always @(posedge clk) begin
         if (rst) begin
@@ -571,7 +568,6 @@ module ptdma_engine #(
             rd_last <= 48'd0;
             rd_done <= 1'b1;
             ns_total <= 32'd0;
-            nd_total <= 32'd0;
             src_rcvd <= 32'd0;
             rd_err_seen <= 1'b0;
             wr_err_seen <= 1'b0;
@@ -596,7 +592,6 @@ module ptdma_engine #(
             w_line_left <= 9'd0;
             wq_wr <= 3'd0;
             wq_rd <= 3'd0;
-            rd_line_left <= 9'd0;
             f_wr <= 0;
             f_rd <= 0;
             ts_wr <= 0;
@@ -621,7 +616,6 @@ module ptdma_engine #(
             wb_nbytes <= 5'd0;
             wb_beat <= 2'd0;
             wb_nbeats <= 2'd0;
-            wb_err <= 1'b0;
         end else begin
             cycle <= cycle + 32'd1;
             set_cmpl <= 1'b0;
@@ -706,7 +700,7 @@ module ptdma_engine #(
                 rd_ptr <= rd_burst_end;
                 if (rd_burst_end > rd_last) rd_done <= 1'b1;
                 ts_fifo[ts_wr] <= cycle;
-                ts_wr <= (ts_wr == RD_SLOTS - 1) ? 0 : ts_wr + 1'b1;
+                ts_wr <= (ts_wr == TSW'(RD_SLOTS - 1)) ? {TSW{1'b0}} : ts_wr + 1'b1;
                 if (perf_run && !perf_reset_wr) begin
                     pc_rd_reqs <= pc_rd_reqs + 64'd1;
                 end
@@ -728,7 +722,7 @@ module ptdma_engine #(
                 if (m_axi_rlast) begin
                     if (perf_run && !perf_reset_wr)
                         pc_rd_lat <= pc_rd_lat + {32'd0, cycle - ts_fifo[ts_rd]};
-                    ts_rd <= (ts_rd == RD_SLOTS - 1) ? 0 : ts_rd + 1'b1;
+                    ts_rd <= (ts_rd == TSW'(RD_SLOTS - 1)) ? {TSW{1'b0}} : ts_rd + 1'b1;
                 end
                 if (m_axi_rresp != 2'b00 && !rd_err_seen) begin
                     // DMA_RD_STATUS: last response and one count per failing descriptor
@@ -797,7 +791,7 @@ module ptdma_engine #(
             begin : fifo_accounting
                 reg [RSW+8:0] res;
                 res = beats_reserved;
-                if (rd_issue) res = res + rd_beats;
+                if (rd_issue) res = res + {{RSW{1'b0}}, rd_beats};
                 if (preload_now || (w_issue && w_need_pop)) res = res - 1'b1;
                 beats_reserved <= res;
             end
@@ -857,8 +851,7 @@ module ptdma_engine #(
                 rd_ptr <= d_src & BEAT_MASK;
                 rd_last <= 48'((src_end49 - 49'd1) & BEAT_MASK);
                 rd_done <= 1'b0;
-                ns_total <= 32'(((src_end49 - 49'd1) >> LB) - (d_src >> LB) + 49'd1);
-                nd_total <= 32'(((dst_end49 - 49'd1) >> LB) - (d_dst >> LB) + 49'd1);
+                ns_total <= 32'(((src_end49 - 49'd1) >> LB) - ({1'b0, d_src} >> LB) + 49'd1);
                 src_rcvd <= 32'd0;
                 rd_err_seen <= 1'b0;
                 wr_err_seen <= 1'b0;
@@ -872,8 +865,8 @@ module ptdma_engine #(
                 src_pops <= 32'd0;
                 lag <= (d_src[LB-1:0] < d_dst[LB-1:0]);
                 shift_d <= (d_src[LB-1:0] < d_dst[LB-1:0])
-                           ? (B + d_src[LB-1:0] - d_dst[LB-1:0])
-                           : (d_src[LB-1:0] - d_dst[LB-1:0]);
+                           ? (BL + {1'b0, d_src[LB-1:0]} - {1'b0, d_dst[LB-1:0]})
+                           : ({1'b0, d_src[LB-1:0]} - {1'b0, d_dst[LB-1:0]});
                 preloaded <= 1'b0;
                 lo_beat <= {DATA_W{1'b0}};
                 f_wr <= 0;
@@ -905,10 +898,8 @@ module ptdma_engine #(
                     m_axi_wlast <= (wb_beat + 2'd1 == wb_nbeats);
                     wb_beat <= wb_beat + 2'd1;
                 end
-                if (m_axi_bvalid) begin
-                    wb_active <= 1'b0;
-                    if (m_axi_bresp != 2'b00) wb_err <= 1'b1;
-                end
+                if (m_axi_bvalid) wb_active <= 1'b0;  // a failed write-back is counted in
+                                                       // DMA_WR_STATUS (B channel above)
             end
 
             // ---------------------------------------------------- control FSM
@@ -931,7 +922,6 @@ module ptdma_engine #(
                         fail_code <= 6'd0;
                         fail_side <= 2'd0;
                         fail_data_addr <= 48'd0;
-                        wb_err <= 1'b0;
                     end
                 end
                 S_FETCH: begin
@@ -942,7 +932,7 @@ module ptdma_engine #(
                     end else if (ar_free && !rd_want) begin
                         m_axi_arvalid <= 1'b1;
                         m_axi_araddr <= {{(ADDR_W-48){1'b0}}, desc_addr & BEAT_MASK};
-                        m_axi_arlen <= DESC_BEATS - 1;
+                        m_axi_arlen <= 8'(DESC_BEATS - 1);
                         fbeats <= 0;
                         state <= S_FWAIT;
                     end
@@ -951,7 +941,7 @@ module ptdma_engine #(
                     if (m_axi_rvalid) begin
                         if (B >= 32)
                             desc_raw <= {{(DBW-DATA_W){1'b0}}, m_axi_rdata}
-                                        >> (8 * (desc_addr[LB-1:0] & ~(LB'(31))));
+                                        >> (8 * desc_lane);
                         else
                             desc_raw[fbeats * DATA_W +: DATA_W] <= m_axi_rdata;
                         fbeats <= fbeats + 1'b1;
@@ -1140,19 +1130,20 @@ module ptdma_engine #(
     end
 
 `ifdef PTDMA_ASSERTIONS
+    wire [FA:0]  f_used = f_wr - f_rd;
     wire [B-1:0] wstrb_next = w_first_mask & w_last_mask;
     reg [DATA_W-1:0] wdata_lane_mask;
     integer li;
     always @(*) for (li = 0; li < DATA_W; li = li + 1) wdata_lane_mask[li] = wstrb_next[li / 8];
     // simulation checks (enabled by the bench with -DPTDMA_ASSERTIONS)
     always @(posedge clk) begin
-        if (!rst && m_axi_rvalid && x_active && f_used > FIFO_BEATS) begin
+        if (!rst && m_axi_rvalid && x_active && 32'(f_used) > FIFO_BEATS) begin
             $display("ASSERTION FAILED: read FIFO overflow at %0t", $time);
             $fatal(1);
         end
         if (!rst && w_issue && !preload_now && ((^(w_comb[DATA_W-1:0] & wdata_lane_mask)) === 1'bx)) begin
-            $display("ASSERTION FAILED: X in strobed write data at %0t: pops %0d/%0d w_beat %0d/%0d lag %0d shift %0d f_wr %0d f_rd %0d rcvd %0d lo %h hi %h",
-                     $time, src_pops, ns_total, w_beat_idx, nd_total, lag, shift_d, f_wr, f_rd, src_rcvd, lo_beat, w_hi);
+            $display("ASSERTION FAILED: X in strobed write data at %0t: pops %0d/%0d w_beat %0d lag %0d shift %0d f_wr %0d f_rd %0d rcvd %0d lo %h hi %h",
+                     $time, src_pops, ns_total, w_beat_idx, lag, shift_d, f_wr, f_rd, src_rcvd, lo_beat, w_hi);
             $fatal(1);
         end
     end

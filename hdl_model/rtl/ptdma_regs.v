@@ -22,13 +22,9 @@ module ptdma_regs #(
     output wire [31:0] o_wdata,
     output wire [31:0] o_wmask,
     output reg  [1:0] o_queue_prio_prio,
-    output reg  o_queue_prio_swwr,
     output reg  [31:0] o_reqid_config_reqid,
-    output reg  o_reqid_config_swwr,
     output reg  [31:0] o_cmd_timeout_cycles,
-    output reg  o_cmd_timeout_swwr,
     output reg  o_irq_mask_q0_mask,
-    output reg  o_irq_mask_swwr,
     input  wire i_irq_status_q0_pending,
     input  wire i_q_control_run,
     input  wire i_q_control_halted,
@@ -44,7 +40,6 @@ module ptdma_regs #(
     output reg  o_q_int_enable_error,
     output reg  o_q_int_enable_queue_stopped,
     output reg  o_q_int_enable_empty_queue,
-    output reg  o_q_int_enable_swwr,
     output reg  o_q_interrupt_status_completion,
     input  wire i_q_interrupt_status_completion_hwset,
     output reg  o_q_interrupt_status_error,
@@ -72,18 +67,13 @@ module ptdma_regs #(
     input  wire [1:0] i_q_dma_write_status_last_resp,
     input  wire [29:0] i_q_dma_write_status_err_count,
     output reg  o_q_abort_abort_wr,
-    output reg  o_q_abort_swwr,
     output reg  [3:0] o_q_ax_cache_arcache,
     output reg  [3:0] o_q_ax_cache_awcache,
     output reg  [2:0] o_q_ax_cache_arprot,
     output reg  [2:0] o_q_ax_cache_awprot,
-    output reg  o_q_ax_cache_swwr,
     output reg  o_config_vhb_en,
-    output reg  o_config_swwr,
     output reg  [15:0] o_q_coal_count_count,
-    output reg  o_q_coal_count_swwr,
     output reg  [23:0] o_q_coal_timer_cycles,
-    output reg  o_q_coal_timer_swwr,
     input  wire [15:0] i_q_coal_pending_pending,
     output reg  o_q_coal_pending_swrd,
     output reg  o_q_ext_ctrl_cmpl_wb_en,
@@ -93,11 +83,8 @@ module ptdma_regs #(
     output reg  o_q_ext_ctrl_zero_len_nop,
     output reg  o_q_ext_ctrl_strict_reserved,
     output reg  o_q_ext_ctrl_ooo_complete,
-    output reg  o_q_ext_ctrl_swwr,
     output reg  [31:0] o_q_cmpl_wb_lo_addr_lo,
-    output reg  o_q_cmpl_wb_lo_swwr,
     output reg  [31:0] o_q_cmpl_wb_hi_addr_hi,
-    output reg  o_q_cmpl_wb_hi_swwr,
     input  wire [5:0] i_q_err_info_code,
     input  wire [1:0] i_q_err_info_side,
     input  wire [7:0] i_q_err_info_ring_index,
@@ -109,47 +96,36 @@ module ptdma_regs #(
     input  wire [31:0] i_q_err_data_addr_lo_value,
     input  wire [31:0] i_q_err_data_addr_hi_value,
     input  wire [31:0] i_q_perf_desc_done_lo_count,
-    output reg  o_q_perf_desc_done_lo_swrd,
     input  wire [31:0] i_q_perf_desc_done_hi_count,
     input  wire [31:0] i_q_perf_bytes_read_lo_count,
-    output reg  o_q_perf_bytes_read_lo_swrd,
     input  wire [31:0] i_q_perf_bytes_read_hi_count,
     input  wire [31:0] i_q_perf_bytes_written_lo_count,
-    output reg  o_q_perf_bytes_written_lo_swrd,
     input  wire [31:0] i_q_perf_bytes_written_hi_count,
     input  wire [31:0] i_q_perf_busy_cycles_lo_count,
-    output reg  o_q_perf_busy_cycles_lo_swrd,
     input  wire [31:0] i_q_perf_busy_cycles_hi_count,
     input  wire [31:0] i_q_perf_desc_fetch_cycles_lo_count,
-    output reg  o_q_perf_desc_fetch_cycles_lo_swrd,
     input  wire [31:0] i_q_perf_desc_fetch_cycles_hi_count,
     input  wire [31:0] i_q_perf_rd_lat_sum_cycles_lo_count,
-    output reg  o_q_perf_rd_lat_sum_cycles_lo_swrd,
     input  wire [31:0] i_q_perf_rd_lat_sum_cycles_hi_count,
     input  wire [31:0] i_q_perf_rd_reqs_lo_count,
-    output reg  o_q_perf_rd_reqs_lo_swrd,
     input  wire [31:0] i_q_perf_rd_reqs_hi_count,
     input  wire [31:0] i_q_perf_irqs_raised_lo_count,
-    output reg  o_q_perf_irqs_raised_lo_swrd,
     input  wire [31:0] i_q_perf_irqs_raised_hi_count,
     input  wire [31:0] i_q_perf_doorbells_lo_count,
-    output reg  o_q_perf_doorbells_lo_swrd,
     input  wire [31:0] i_q_perf_doorbells_hi_count,
     input  wire [31:0] i_q_perf_stall_no_credit_cycles_lo_count,
-    output reg  o_q_perf_stall_no_credit_cycles_lo_swrd,
     input  wire [31:0] i_q_perf_stall_no_credit_cycles_hi_count,
     output reg  o_q_perf_ctrl_freeze,
     output reg  o_q_perf_ctrl_reset_wr,
-    output reg  o_q_perf_ctrl_swwr,
     output reg  o_clk_gate_ctl_hw_gate_mode,
-    output reg  o_clk_gate_ctl_gate_delay,
-    output reg  o_clk_gate_ctl_swwr
+    output reg  o_clk_gate_ctl_gate_delay
 );
 
     wire [31:0] wmask = {{8{reg_wstrb[3]}}, {8{reg_wstrb[2]}}, {8{reg_wstrb[1]}}, {8{reg_wstrb[0]}}};
     assign o_wdata = reg_wdata;
     assign o_wmask = wmask;
     wire [13:0] widx = reg_addr[15:2];
+    wire unused_byte_offset = &{1'b0, reg_addr[1:0]};  // 32-bit registers only
 
     wire sel_queue_prio = (widx == 14'd0);  // 0x0000 QUEUE_PRIO
     wire sel_reqid_config = (widx == 14'd1);  // 0x0004 REQID_CONFIG
@@ -218,9 +194,9 @@ module ptdma_regs #(
     reg [31:0] snap_q_perf_doorbells_hi;  // latched when Q_PERF_DOORBELLS_LO is read
     reg [31:0] snap_q_perf_stall_no_credit_cycles_hi;  // latched when Q_PERF_STALL_NO_CREDIT_CYCLES_LO is read
 
-    localparam [7:0] bp_ext_caps_max_ring_log2 = MAX_RING_LOG2;
-    localparam [7:0] bp_ext_caps_rd_slots = RD_SLOTS;
-    localparam [31:0] bp_ext_timebase_period_ps = TIMEBASE_PS;
+    localparam [7:0] bp_ext_caps_max_ring_log2 = 8'(MAX_RING_LOG2);
+    localparam [7:0] bp_ext_caps_rd_slots = 8'(RD_SLOTS);
+    localparam [31:0] bp_ext_timebase_period_ps = 32'(TIMEBASE_PS);
 
     wire [31:0] rv_queue_prio = {29'd0, o_queue_prio_prio, 1'd0};
     wire [31:0] rv_reqid_config = {o_reqid_config_reqid};
@@ -283,16 +259,6 @@ module ptdma_regs #(
             reg_rdata <= 32'd0;
             reg_hit <= 1'b0;
             o_q_coal_pending_swrd <= 1'b0;
-            o_q_perf_desc_done_lo_swrd <= 1'b0;
-            o_q_perf_bytes_read_lo_swrd <= 1'b0;
-            o_q_perf_bytes_written_lo_swrd <= 1'b0;
-            o_q_perf_busy_cycles_lo_swrd <= 1'b0;
-            o_q_perf_desc_fetch_cycles_lo_swrd <= 1'b0;
-            o_q_perf_rd_lat_sum_cycles_lo_swrd <= 1'b0;
-            o_q_perf_rd_reqs_lo_swrd <= 1'b0;
-            o_q_perf_irqs_raised_lo_swrd <= 1'b0;
-            o_q_perf_doorbells_lo_swrd <= 1'b0;
-            o_q_perf_stall_no_credit_cycles_lo_swrd <= 1'b0;
             snap_q_perf_desc_done_hi <= 32'd0;
             snap_q_perf_bytes_read_hi <= 32'd0;
             snap_q_perf_bytes_written_hi <= 32'd0;
@@ -305,16 +271,6 @@ module ptdma_regs #(
             snap_q_perf_stall_no_credit_cycles_hi <= 32'd0;
         end else begin
             o_q_coal_pending_swrd <= reg_rd & sel_q_coal_pending;
-            o_q_perf_desc_done_lo_swrd <= reg_rd & sel_q_perf_desc_done_lo;
-            o_q_perf_bytes_read_lo_swrd <= reg_rd & sel_q_perf_bytes_read_lo;
-            o_q_perf_bytes_written_lo_swrd <= reg_rd & sel_q_perf_bytes_written_lo;
-            o_q_perf_busy_cycles_lo_swrd <= reg_rd & sel_q_perf_busy_cycles_lo;
-            o_q_perf_desc_fetch_cycles_lo_swrd <= reg_rd & sel_q_perf_desc_fetch_cycles_lo;
-            o_q_perf_rd_lat_sum_cycles_lo_swrd <= reg_rd & sel_q_perf_rd_lat_sum_cycles_lo;
-            o_q_perf_rd_reqs_lo_swrd <= reg_rd & sel_q_perf_rd_reqs_lo;
-            o_q_perf_irqs_raised_lo_swrd <= reg_rd & sel_q_perf_irqs_raised_lo;
-            o_q_perf_doorbells_lo_swrd <= reg_rd & sel_q_perf_doorbells_lo;
-            o_q_perf_stall_no_credit_cycles_lo_swrd <= reg_rd & sel_q_perf_stall_no_credit_cycles_lo;
             if (reg_rd) begin
                 reg_hit <= 1'b0;
                 reg_rdata <= 32'd0;
@@ -393,13 +349,9 @@ module ptdma_regs #(
     always @(posedge clk) begin
         if (rst) begin
             o_queue_prio_prio <= 2'h0;
-            o_queue_prio_swwr <= 1'b0;
             o_reqid_config_reqid <= 32'h00000000;
-            o_reqid_config_swwr <= 1'b0;
             o_cmd_timeout_cycles <= 32'h00000000;
-            o_cmd_timeout_swwr <= 1'b0;
             o_irq_mask_q0_mask <= 1'h0;
-            o_irq_mask_swwr <= 1'b0;
             o_q_control_mem_location <= 1'h0;
             o_q_control_q_size <= 5'h00;
             o_q_control_base_hi <= 16'h0000;
@@ -411,25 +363,19 @@ module ptdma_regs #(
             o_q_int_enable_error <= 1'h0;
             o_q_int_enable_queue_stopped <= 1'h0;
             o_q_int_enable_empty_queue <= 1'h0;
-            o_q_int_enable_swwr <= 1'b0;
             o_q_interrupt_status_completion <= 1'h0;
             o_q_interrupt_status_error <= 1'h0;
             o_q_interrupt_status_queue_stopped <= 1'h0;
             o_q_interrupt_status_empty_queue <= 1'h0;
             o_q_interrupt_status_swwr <= 1'b0;
             o_q_abort_abort_wr <= 1'd0;
-            o_q_abort_swwr <= 1'b0;
             o_q_ax_cache_arcache <= 4'h3;
             o_q_ax_cache_awcache <= 4'h3;
             o_q_ax_cache_arprot <= 3'h0;
             o_q_ax_cache_awprot <= 3'h0;
-            o_q_ax_cache_swwr <= 1'b0;
             o_config_vhb_en <= 1'h0;
-            o_config_swwr <= 1'b0;
             o_q_coal_count_count <= 16'h0000;
-            o_q_coal_count_swwr <= 1'b0;
             o_q_coal_timer_cycles <= 24'h000000;
-            o_q_coal_timer_swwr <= 1'b0;
             o_q_ext_ctrl_cmpl_wb_en <= 1'h0;
             o_q_ext_ctrl_desc_wb_en <= 1'h0;
             o_q_ext_ctrl_coal_en <= 1'h0;
@@ -437,25 +383,16 @@ module ptdma_regs #(
             o_q_ext_ctrl_zero_len_nop <= 1'h0;
             o_q_ext_ctrl_strict_reserved <= 1'h0;
             o_q_ext_ctrl_ooo_complete <= 1'h0;
-            o_q_ext_ctrl_swwr <= 1'b0;
             o_q_cmpl_wb_lo_addr_lo <= 32'h00000000;
-            o_q_cmpl_wb_lo_swwr <= 1'b0;
             o_q_cmpl_wb_hi_addr_hi <= 32'h00000000;
-            o_q_cmpl_wb_hi_swwr <= 1'b0;
             o_q_perf_ctrl_freeze <= 1'h0;
             o_q_perf_ctrl_reset_wr <= 1'd0;
-            o_q_perf_ctrl_swwr <= 1'b0;
             o_clk_gate_ctl_hw_gate_mode <= 1'h0;
             o_clk_gate_ctl_gate_delay <= 1'h0;
-            o_clk_gate_ctl_swwr <= 1'b0;
         end else begin
-            o_queue_prio_swwr <= (reg_wr & sel_queue_prio);
             if (reg_wr & sel_queue_prio) o_queue_prio_prio <= (o_queue_prio_prio & ~wmask[2:1]) | (reg_wdata[2:1] & wmask[2:1]);
-            o_reqid_config_swwr <= (reg_wr & sel_reqid_config);
             if (reg_wr & sel_reqid_config) o_reqid_config_reqid <= (o_reqid_config_reqid & ~wmask[31:0]) | (reg_wdata[31:0] & wmask[31:0]);
-            o_cmd_timeout_swwr <= (reg_wr & sel_cmd_timeout);
             if (reg_wr & sel_cmd_timeout) o_cmd_timeout_cycles <= (o_cmd_timeout_cycles & ~wmask[31:0]) | (reg_wdata[31:0] & wmask[31:0]);
-            o_irq_mask_swwr <= (reg_wr & sel_irq_mask);
             if (reg_wr & sel_irq_mask) o_irq_mask_q0_mask <= (o_irq_mask_q0_mask & ~wmask[0]) | (reg_wdata[0] & wmask[0]);
             o_q_control_swwr <= (reg_wr & sel_q_control);
             if (reg_wr & sel_q_control) o_q_control_mem_location <= (o_q_control_mem_location & ~wmask[2]) | (reg_wdata[2] & wmask[2]);
@@ -464,7 +401,6 @@ module ptdma_regs #(
             o_q_tail_lo_swwr <= (reg_wr & sel_q_tail_lo);
             if (reg_wr & sel_q_tail_lo) o_q_tail_lo_tail_lo <= (o_q_tail_lo_tail_lo & ~wmask[31:0]) | (reg_wdata[31:0] & wmask[31:0]);
             o_q_head_lo_swwr <= (reg_wr & sel_q_head_lo);
-            o_q_int_enable_swwr <= (reg_wr & sel_q_int_enable);
             if (reg_wr & sel_q_int_enable) o_q_int_enable_completion <= (o_q_int_enable_completion & ~wmask[0]) | (reg_wdata[0] & wmask[0]);
             if (reg_wr & sel_q_int_enable) o_q_int_enable_error <= (o_q_int_enable_error & ~wmask[1]) | (reg_wdata[1] & wmask[1]);
             if (reg_wr & sel_q_int_enable) o_q_int_enable_queue_stopped <= (o_q_int_enable_queue_stopped & ~wmask[2]) | (reg_wdata[2] & wmask[2]);
@@ -474,20 +410,14 @@ module ptdma_regs #(
             o_q_interrupt_status_error <= (o_q_interrupt_status_error & ~({1{(reg_wr & sel_q_interrupt_status)}} & reg_wdata[1] & wmask[1])) | i_q_interrupt_status_error_hwset;
             o_q_interrupt_status_queue_stopped <= (o_q_interrupt_status_queue_stopped & ~({1{(reg_wr & sel_q_interrupt_status)}} & reg_wdata[2] & wmask[2])) | i_q_interrupt_status_queue_stopped_hwset;
             o_q_interrupt_status_empty_queue <= (o_q_interrupt_status_empty_queue & ~({1{(reg_wr & sel_q_interrupt_status)}} & reg_wdata[3] & wmask[3])) | i_q_interrupt_status_empty_queue_hwset;
-            o_q_abort_swwr <= (reg_wr & sel_q_abort);
             o_q_abort_abort_wr <= {1{(reg_wr & sel_q_abort)}} & reg_wdata[0] & wmask[0];
-            o_q_ax_cache_swwr <= (reg_wr & sel_q_ax_cache);
             if (reg_wr & sel_q_ax_cache) o_q_ax_cache_arcache <= (o_q_ax_cache_arcache & ~wmask[3:0]) | (reg_wdata[3:0] & wmask[3:0]);
             if (reg_wr & sel_q_ax_cache) o_q_ax_cache_awcache <= (o_q_ax_cache_awcache & ~wmask[7:4]) | (reg_wdata[7:4] & wmask[7:4]);
             if (reg_wr & sel_q_ax_cache) o_q_ax_cache_arprot <= (o_q_ax_cache_arprot & ~wmask[10:8]) | (reg_wdata[10:8] & wmask[10:8]);
             if (reg_wr & sel_q_ax_cache) o_q_ax_cache_awprot <= (o_q_ax_cache_awprot & ~wmask[14:12]) | (reg_wdata[14:12] & wmask[14:12]);
-            o_config_swwr <= (reg_wr & sel_config);
             if (reg_wr & sel_config) o_config_vhb_en <= (o_config_vhb_en & ~wmask[0]) | (reg_wdata[0] & wmask[0]);
-            o_q_coal_count_swwr <= (reg_wr & sel_q_coal_count);
             if (reg_wr & sel_q_coal_count) o_q_coal_count_count <= (o_q_coal_count_count & ~wmask[15:0]) | (reg_wdata[15:0] & wmask[15:0]);
-            o_q_coal_timer_swwr <= (reg_wr & sel_q_coal_timer);
             if (reg_wr & sel_q_coal_timer) o_q_coal_timer_cycles <= (o_q_coal_timer_cycles & ~wmask[23:0]) | (reg_wdata[23:0] & wmask[23:0]);
-            o_q_ext_ctrl_swwr <= (reg_wr & sel_q_ext_ctrl);
             if (reg_wr & sel_q_ext_ctrl) o_q_ext_ctrl_cmpl_wb_en <= (o_q_ext_ctrl_cmpl_wb_en & ~wmask[0]) | (reg_wdata[0] & wmask[0]);
             if (reg_wr & sel_q_ext_ctrl) o_q_ext_ctrl_desc_wb_en <= (o_q_ext_ctrl_desc_wb_en & ~wmask[1]) | (reg_wdata[1] & wmask[1]);
             if (reg_wr & sel_q_ext_ctrl) o_q_ext_ctrl_coal_en <= (o_q_ext_ctrl_coal_en & ~wmask[2]) | (reg_wdata[2] & wmask[2]);
@@ -495,14 +425,10 @@ module ptdma_regs #(
             if (reg_wr & sel_q_ext_ctrl) o_q_ext_ctrl_zero_len_nop <= (o_q_ext_ctrl_zero_len_nop & ~wmask[4]) | (reg_wdata[4] & wmask[4]);
             if (reg_wr & sel_q_ext_ctrl) o_q_ext_ctrl_strict_reserved <= (o_q_ext_ctrl_strict_reserved & ~wmask[5]) | (reg_wdata[5] & wmask[5]);
             if (reg_wr & sel_q_ext_ctrl) o_q_ext_ctrl_ooo_complete <= (o_q_ext_ctrl_ooo_complete & ~wmask[6]) | (reg_wdata[6] & wmask[6]);
-            o_q_cmpl_wb_lo_swwr <= (reg_wr & sel_q_cmpl_wb_lo);
             if (reg_wr & sel_q_cmpl_wb_lo) o_q_cmpl_wb_lo_addr_lo <= (o_q_cmpl_wb_lo_addr_lo & ~wmask[31:0]) | (reg_wdata[31:0] & wmask[31:0]);
-            o_q_cmpl_wb_hi_swwr <= (reg_wr & sel_q_cmpl_wb_hi);
             if (reg_wr & sel_q_cmpl_wb_hi) o_q_cmpl_wb_hi_addr_hi <= (o_q_cmpl_wb_hi_addr_hi & ~wmask[31:0]) | (reg_wdata[31:0] & wmask[31:0]);
-            o_q_perf_ctrl_swwr <= (reg_wr & sel_q_perf_ctrl);
             if (reg_wr & sel_q_perf_ctrl) o_q_perf_ctrl_freeze <= (o_q_perf_ctrl_freeze & ~wmask[0]) | (reg_wdata[0] & wmask[0]);
             o_q_perf_ctrl_reset_wr <= {1{(reg_wr & sel_q_perf_ctrl)}} & reg_wdata[1] & wmask[1];
-            o_clk_gate_ctl_swwr <= (reg_wr & sel_clk_gate_ctl);
             if (reg_wr & sel_clk_gate_ctl) o_clk_gate_ctl_hw_gate_mode <= (o_clk_gate_ctl_hw_gate_mode & ~wmask[0]) | (reg_wdata[0] & wmask[0]);
             if (reg_wr & sel_clk_gate_ctl) o_clk_gate_ctl_gate_delay <= (o_clk_gate_ctl_gate_delay & ~wmask[12]) | (reg_wdata[12] & wmask[12]);
         end
