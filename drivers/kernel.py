@@ -17,8 +17,12 @@ T = TypeVar("T")
 class Kernel:
     """Per-platform kernel context: the platform plus lazily built subsystems."""
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: Platform, release: str = "6.8") -> None:
         self.platform = platform
+        # The kernel release decides the CPU cost of its operations (presets.KERNEL_OP_CYCLES):
+        # "6.8" for the seed's runs, "6.16" for RFC v3's.
+        self.release = release
+        platform.cpu.op_cycles.update(platform.preset.op_cycles_for(release))
         self.sim = platform.sim
         self.cpu = platform.cpu
         self.bus = platform.bus

@@ -248,7 +248,13 @@ class MigrateCore:
 
     def _copy_begin(self) -> int:
         cost.flush(self.kernel)
-        return self.kernel.sim.now
+        start = self.kernel.sim.now
+        rec = self._record()
+        if rec is not None and rec.t2 is None:
+            # The first copy of a call runs cold: direct-map TLB misses for both folios and
+            # a cold copy routine (preset "copy_cold_start"; seed 4KB rows).
+            self.kernel.cpu.op("copy_cold_start")
+        return start
 
     def _copy_end(self, start: int, pages: int) -> None:
         rec = self._record()

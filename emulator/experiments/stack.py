@@ -62,11 +62,12 @@ def build_machine(
     nr_max_batched_migration: int = 512,
     driver: PtdmaDriverConfig | None = None,
     engine_config: dict[str, Any] | None = None,
+    kernel_release: str = "6.8",
     **overrides: Any,
 ) -> Machine:
     """Platform + ``n_engines`` PTDMA engines probed by the driver + a configured mm core."""
     plat = Platform(preset, seed=seed, iommu_mode=iommu, jitter=jitter, **overrides)
-    kernel = Kernel(plat)
+    kernel = Kernel(plat, kernel_release)
     m = Machine(plat, kernel)
     if n_engines:
         m.engines = attach_ptdma(plat, n_engines, **(engine_config or {}))

@@ -52,10 +52,12 @@ def test_routing_and_cpu_costs(platform: Platform) -> None:
     v, t_w, v64 = platform.call(driver)
     assert v == 0x1234 and v64 == 0xAABBCCDD_00112233
     assert a.regs[2] == 0x1234 and b.regs[0] == 0x00112233 and b.regs[1] == 0xAABBCCDD
-    assert t_w == 150 * NS  # posted write cost charged to the CPU
-    assert a.writes[0][0] == 150 * NS  # and the device sees it when it lands
-    assert a.reads == [150 * NS + 400 * NS]  # sampled at the round trip's midpoint
-    assert platform.sim.now == 2 * 150 * NS + 2 * 800 * NS
+    w_ps = int(platform.preset.mmio.posted_write_ns * NS)
+    r_ps = int(platform.preset.mmio.read_round_trip_ns * NS)
+    assert t_w == w_ps  # posted write cost charged to the CPU
+    assert a.writes[0][0] == w_ps  # and the device sees it when it lands
+    assert a.reads == [w_ps + r_ps // 2]  # sampled at the round trip's midpoint
+    assert platform.sim.now == 2 * w_ps + 2 * r_ps
     assert [x.kind for x in log] == ["W", "R", "W", "R"]
 
 

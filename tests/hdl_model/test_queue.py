@@ -27,7 +27,10 @@ def test_linux_init_sequence(plat: Platform) -> None:
     t0 = plat.sim.now
     writes0 = plat.bus.writes
     plat.call(sw.init)
-    assert plat.sim.now - t0 == 12 * 150 * NS + 2 * 800 * NS
+    mmio = plat.preset.mmio
+    assert plat.sim.now - t0 == int(
+        12 * mmio.posted_write_ns * NS + 2 * mmio.read_round_trip_ns * NS
+    )
     assert plat.bus.writes - writes0 == 12
     lo, hi = sw.ring & 0xFFFF_FFFF, sw.ring >> 32
     regs = eng.regs
