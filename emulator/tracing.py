@@ -32,6 +32,7 @@ class Tracer:
     _open: dict[tuple[str, str], list[tuple[str, int, dict[str, Any]]]] = field(
         default_factory=dict
     )
+    _phases: dict[tuple[str, str], tuple[str, int, dict[str, Any]]] = field(default_factory=dict)
 
     def _track(self, group: str, track: str) -> tuple[int, int]:
         key = (group, track)
@@ -81,6 +82,16 @@ class Tracer:
             yield
         finally:
             self.end(group, track)
+
+    def phase(self, group: str, track: str, name: str | None, **args: Any) -> None:
+        """End the track's current phase now and, unless ``name`` is None, start another."""
+        key = (group, "phase:" + track)
+        cur = self._phases.pop(key, None)
+        now = self.platform.sim.now
+        if cur is not None and now > cur[1]:
+            self.complete(group, track, cur[0], cur[1], now, **cur[2])
+        if name is not None:
+            self._phases[key] = (name, now, args)
 
     def instant(self, group: str, track: str, name: str, **args: Any) -> None:
         pid, tid = self._track(group, track)

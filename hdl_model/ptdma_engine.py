@@ -1001,8 +1001,10 @@ class PtdmaEngine:
             self._raise(bits)
         tracer = self.platform.__dict__.get("tracer")
         if tracer is not None:
+            label = f"memcpy {job.length} B" if job.outcome == "done" else job.outcome
             tracer.complete(
-                "DMA", self.name, job.outcome, job.t0, now, len=job.length, slot=job.slot
+                "DMA", self.name, label, job.t0, now, len=job.length, slot=job.slot,
+                outcome=job.outcome,
             )
         if self._vcd_on:
             self._wave()

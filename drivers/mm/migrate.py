@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from . import cost
+from . import trace as mm_trace
 from .errno import EAGAIN, EBUSY, EIO, ENOMEM, EOPNOTSUPP
 from .folio import (
     FOLIO_CONTENT_COPIED,
@@ -248,6 +249,7 @@ class MigrateCore:
 
     def _copy_begin(self) -> int:
         cost.flush(self.kernel)
+        mm_trace.phase(self.kernel, "copy")
         start = self.kernel.sim.now
         rec = self._record()
         if rec is not None and rec.t2 is None:
@@ -267,6 +269,7 @@ class MigrateCore:
         rec.copy_ps += now - start
         rec.copy_sections += 1
         rec.copied_pages += pages
+        mm_trace.phase(self.kernel, "move")
 
     def _timed_folio_copy(self, dst: Folio, src: Folio) -> int:
         """One per-folio copy (``folio_copy`` / ``folio_mc_copy``) inside a t2/t3 section."""
@@ -973,6 +976,7 @@ class MigrateCore:
         nosplit = reason == MR_NUMA_MISPLACED
         jump: str | None = None
         cost.op(kernel, "migrate_pages_batch_call")
+        mm_trace.phase(kernel, "unmap", folios=len(from_))
 
         pass_ = 0
         while pass_ < nr_pass and retry and jump is None:
@@ -1067,7 +1071,9 @@ class MigrateCore:
 
         if jump != "out":
             # move:
+            mm_trace.phase(kernel, "tlb_flush")
             try_to_unmap_flush(kernel)
+            mm_trace.phase(kernel, "move")
             c = _Counters()
             c.nr_failed = nr_failed
             if cfg.flavour == "seed":
@@ -1106,6 +1112,7 @@ class MigrateCore:
         # out: cleanup remaining folios
         self.migrate_folios_undo(src_batch, dst_batch, put_new_folio, private, ret_folios)
         self.migrate_folios_undo(unmap_folios, dst_folios, put_new_folio, private, ret_folios)
+        mm_trace.phase(kernel, None)
         return rc
 
     def migrate_pages_sync(
