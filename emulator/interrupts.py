@@ -4,6 +4,11 @@ A device raises an MSI (an edge). After ``msi_to_handler_ns`` the registered han
 as a fresh process on its core (hard-IRQ context), so it may do MMIO reads that stall in
 simulated time. A vector raised while its handler runs, or while it is disabled, stays
 pending and is delivered once (edges coalesce as on a real local APIC).
+
+Fault injection (``emulator.fault_injection``): ``lose_msi(vector, count)`` drops the next
+``count`` edges of a vector before they reach the handler (a lost MSI write), and
+``inject_spurious_msi(vector)`` delivers the handler without a device edge (a spurious
+interrupt). Neither costs anything while no fault is armed.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ class IrqLine:
     raised: int = 0
     delivered: int = 0
     spurious: int = 0
+    lost: int = 0  # edges dropped by an injected fault (never reached the handler)
+    spurious_injected: int = 0  # deliveries injected without a device edge
     times: list[int] = field(default_factory=list)
 
 
@@ -44,6 +51,7 @@ class InterruptController:
         self._next = 32  # vectors below 32 are exceptions on x86
         self.nr_vectors = nr_vectors
         self.observers: list[Callable[[str, int, int], None]] = []  # (event, vector, time)
+        self._lose: dict[int, int] = {}  # vector -> edges still to drop (fault injection)
 
     def allocate_vector(self, name: str = "") -> int:
         if self._next >= self.nr_vectors:
@@ -79,13 +87,52 @@ class InterruptController:
             line.pending = False
             self._schedule(line)
 
+    # ------------------------------------------------------------ fault injection
+    def lose_msi(self, vector: int, count: int = 1) -> None:
+        """Arm a fault: the next ``count`` MSIs of ``vector`` are lost on the way (the device
+        raised its edge, the handler never hears of it)."""
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        self._lose[vector] = self._lose.get(vector, 0) + count
+
+    def clear_lost(self, vector: int | None = None) -> int:
+        """Disarm lost-MSI faults (of ``vector``, or all); returns the edges not yet dropped."""
+        if vector is None:
+            left = sum(self._lose.values())
+            self._lose.clear()
+            return left
+        return self._lose.pop(vector, 0)
+
+    def inject_spurious_msi(self, vector: int) -> None:
+        """A spurious interrupt: deliver ``vector`` to its handler with no device edge behind
+        it (after the usual MSI-to-handler latency; coalesced like any edge)."""
+        line = self.lines.setdefault(vector, IrqLine(vector))
+        line.spurious_injected += 1
+        for obs in self.observers:
+            obs("msi_spurious", vector, self.sim.now)
+        self._deliver_edge(line)
+
     # ------------------------------------------------------------ device side
     def raise_msi(self, vector: int) -> None:
         """A device's MSI write: deliver after the MSI-to-handler latency."""
         line = self.lines.setdefault(vector, IrqLine(vector))
         line.raised += 1
+        if self._lose and self._lose.get(vector):  # an armed lost-MSI fault eats this edge
+            left = self._lose[vector] - 1
+            if left:
+                self._lose[vector] = left
+            else:
+                del self._lose[vector]
+            line.lost += 1
+            for obs in self.observers:
+                obs("msi_lost", vector, self.sim.now)
+            return
         for obs in self.observers:
             obs("msi", vector, self.sim.now)
+        self._deliver_edge(line)
+
+    def _deliver_edge(self, line: IrqLine) -> None:
+        """Deliver one edge: now, or once after the running handler (or when re-enabled)."""
         if line.in_flight or not line.enabled:
             line.pending = True
             return

@@ -4,6 +4,11 @@ Modes (ptdma-model §8): ``off`` and ``passthrough`` let a device reach any RAM 
 (IOVA = physical); ``translated`` lets it reach only pages mapped for it, with the
 permission they were mapped with. A device access outside its mappings raises
 ``IommuFault`` before any byte moves (the engine turns it into ILLEGAL_MEM_ADDR).
+
+Fault injection (``emulator.fault_injection``): ``inject_fault(phys, size)`` makes the next
+translations that reach a *mapped* page of that physical range fault anyway (an I/O page
+fault on a valid mapping, as after a stale or corrupted IOTLB entry). Nothing is checked
+while no such fault is armed.
 """
 
 from __future__ import annotations
@@ -29,6 +34,28 @@ class IommuFault(Exception):
 
 
 @dataclass
+class InjectedIommuFault:
+    """An armed fault: translations reaching physical pages [first, last] fail ``count``
+    more times (for ``device`` only, or any; for writes, reads, or both when None)."""
+
+    first_page: int
+    last_page: int
+    device: str | None = None
+    write: bool | None = None
+    count: int = 1
+    hits: int = 0
+    fired: list[tuple[str, int, bool]] = field(default_factory=list)  # (device, iova, write)
+
+    def matches(self, device: str, phys_page: int, write: bool) -> bool:
+        """True when a translation of ``phys_page`` by ``device`` falls under this fault."""
+        return (
+            self.first_page <= phys_page <= self.last_page
+            and (self.device is None or self.device == device)
+            and (self.write is None or self.write == write)
+        )
+
+
+@dataclass
 class IommuDomain:
     """One device's I/O page table: IOVA page -> (physical page, writable)."""
 
@@ -47,6 +74,7 @@ class Iommu:
             raise ValueError(f"IOMMU mode {mode!r} not in {IOMMU_MODES}")
         self.mode = mode
         self.domains: dict[str, IommuDomain] = {}
+        self.injected: list[InjectedIommuFault] = []  # armed faults (fault injection)
 
     @property
     def translating(self) -> bool:
@@ -88,6 +116,44 @@ class Iommu:
             if d.pages.pop(p, None) is not None:
                 d.mapped_pages -= 1
 
+    def inject_fault(
+        self,
+        phys: int,
+        size: int = PAGE_SIZE,
+        *,
+        device: str | None = None,
+        write: bool | None = None,
+        count: int = 1,
+    ) -> InjectedIommuFault:
+        """Arm a fault on the mapped pages of [phys, phys+size): the next ``count``
+        translations reaching one of them raise ``IommuFault`` (translated mode only)."""
+        if not self.translating:
+            raise ValueError(f"IOMMU mode {self.mode!r} does not translate: nothing to fault")
+        if count < 1:
+            raise ValueError("count must be >= 1")
+        f = InjectedIommuFault(phys // PAGE_SIZE, (phys + max(size, 1) - 1) // PAGE_SIZE,
+                               device, write, count)
+        self.injected.append(f)
+        return f
+
+    def clear_injected(self) -> list[InjectedIommuFault]:
+        """Disarm every injected fault; returns them (with their ``hits``)."""
+        out = list(self.injected)
+        self.injected.clear()
+        return out
+
+    def _injected_hit(self, d: IommuDomain, phys_page: int, iova: int, write: bool) -> bool:
+        """Consume an armed fault matching this page walk, if any."""
+        for f in self.injected:
+            if f.matches(d.device, phys_page, write):
+                f.count -= 1
+                f.hits += 1
+                f.fired.append((d.device, iova, write))
+                if f.count <= 0:
+                    self.injected.remove(f)
+                return True
+        return False
+
     def translate(self, device: str, iova: int, size: int, write: bool) -> list[tuple[int, int]]:
         """Physical pieces (address, length) of an access, or IommuFault (nothing moves)."""
         if not self.translating:
@@ -106,6 +172,9 @@ class Iommu:
             if write and not writable:
                 d.faults += 1
                 raise IommuFault(device, a, size - pos, write, "read-only mapping")
+            if self.injected and self._injected_hit(d, phys_page, a, write):
+                d.faults += 1
+                raise IommuFault(device, a, size - pos, write, "injected fault")
             n = min(size - pos, PAGE_SIZE - off)
             phys = phys_page * PAGE_SIZE + off
             if out and out[-1][0] + out[-1][1] == phys:
