@@ -41,6 +41,8 @@ module ptdma_engine #(
     parameter integer FETCH_EXTRA_CYCLES = 100,  // desc_fetch_extra_ns at 1 GHz (preset.dma)
     parameter integer DECODE_CYCLES = 20,        // preset.dma.decode_cycles
     parameter integer COMPLETION_CYCLES = 50,    // preset.dma.completion_cycles
+    parameter integer GATE_IDLE_CYCLES = 50000,  // preset.dma.clock_gate_idle_ns at 1 GHz
+    parameter integer UNGATE_CYCLES = 10900,     // preset.dma.clock_ungate_ns at 1 GHz
     parameter integer CAP_MBPC = 12500,      // streaming cap, milli-bytes/cycle (12.5 GB/s @1 GHz); 0 = off
     parameter [47:0]  MEM_LIMIT = 48'h20_0000_0000,  // end of system RAM (ILLEGAL_MEM_ADDR above)
     parameter [31:0]  MAX_XFER = 32'd0       // optional LENGTH cap (0 = none)
@@ -244,7 +246,7 @@ module ptdma_engine #(
     );
 
     // stored-only registers: no behaviour in the twin
-    wire unused_stored = ^{r_prio, r_reqid, r_mem_location, r_vhb_en, r_ooo, r_gate_mode,
+    wire unused_stored = ^{r_prio, r_reqid, r_mem_location, r_vhb_en, r_ooo,
                            r_gate_delay, m_axi_bid, m_axi_rid};
 
     // ------------------------------------------------------------------ AXI constants
@@ -280,8 +282,9 @@ module ptdma_engine #(
     // ------------------------------------------------------------------ control FSM
     localparam [3:0] S_IDLE = 4'd0, S_FETCH = 4'd1, S_FWAIT = 4'd2, S_FEXTRA = 4'd3,
                      S_DECODE = 4'd4, S_XFER = 4'd5, S_CWAIT = 4'd6, S_DWB = 4'd7,
-                     S_CWB = 4'd8, S_WBWAIT = 4'd9, S_DONE = 4'd10;
+                     S_CWB = 4'd8, S_WBWAIT = 4'd9, S_DONE = 4'd10, S_UNGATE = 4'd11;
     reg [3:0]   state;
+    reg [31:0]  idle_cycles;  // since the last settle (dynamic clock gating, CLK_GATE_CTL[0])
     reg [31:0]  cnt;          // countdown of the fixed-latency states
     reg [47:0]  desc_addr;
     localparam integer DBW = (DATA_W > 256) ? DATA_W : 256;
@@ -508,6 +511,7 @@ module ptdma_engine #(
     always @(posedge clk) begin
         if (rst) begin
             state <= S_IDLE;
+            idle_cycles <= 32'd0;
             cnt <= 32'd0;
             run <= 1'b0;
             halted <= 1'b0;
@@ -665,6 +669,9 @@ module ptdma_engine #(
                                                 || state == S_FEXTRA))
                 pc_fetch <= pc_fetch + 64'd1;
             if (state != S_IDLE) run_cycles <= run_cycles + 32'd1;
+            if (state == S_DONE) idle_cycles <= 32'd0;
+            else if (state == S_IDLE && idle_cycles != 32'hFFFF_FFFF)
+                idle_cycles <= idle_cycles + 32'd1;
 
             // ---------------------------------------------------- coalescing timer
             int_raw <= int_raw_w1c | (coal_tmr_fire ? 4'b0001 : 4'b0000);
@@ -915,7 +922,13 @@ module ptdma_engine #(
                         set_stop <= 1'b1;
                         int_raw <= int_raw_w1c | 4'b0100 | (coal_tmr_fire ? 4'b0001 : 4'b0000);
                     end else if (run && !halted && head != r_tail && !ctl_byte0 && !w_head) begin
-                        state <= S_FETCH;
+                        // a gated clock (idle >= GATE_IDLE_CYCLES) first has to come back
+                        if (r_gate_mode && idle_cycles >= GATE_IDLE_CYCLES) begin
+                            state <= S_UNGATE;
+                            cnt <= UNGATE_CYCLES;
+                        end else begin
+                            state <= S_FETCH;
+                        end
                         desc_addr <= {r_base_hi, head};
                         run_cycles <= 32'd0;
                         fail <= 1'b0;
@@ -923,6 +936,10 @@ module ptdma_engine #(
                         fail_side <= 2'd0;
                         fail_data_addr <= 48'd0;
                     end
+                end
+                S_UNGATE: begin
+                    if (cnt <= 32'd1) state <= S_FETCH;
+                    else cnt <= cnt - 32'd1;
                 end
                 S_FETCH: begin
                     if (abort_now) begin

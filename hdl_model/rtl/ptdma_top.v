@@ -16,6 +16,8 @@ module ptdma_top #(
     parameter integer FETCH_EXTRA_CYCLES = 100,
     parameter integer DECODE_CYCLES = 20,
     parameter integer COMPLETION_CYCLES = 50,
+    parameter integer GATE_IDLE_CYCLES = 50000,
+    parameter integer UNGATE_CYCLES = 10900,
     parameter integer CAP_MBPC = 12500,
     parameter [47:0]  MEM_LIMIT = 48'h20_0000_0000,
     parameter [31:0]  MAX_XFER = 32'd0,
@@ -107,7 +109,8 @@ module ptdma_top #(
         .DATA_W(DATA_W), .ADDR_W(ADDR_W), .ID_W(ID_W), .RD_SLOTS(RD_SLOTS),
         .WR_SLOTS(WR_SLOTS), .MAX_RING_LOG2(MAX_RING_LOG2), .TIMEBASE_PS(TIMEBASE_PS),
         .FETCH_EXTRA_CYCLES(FETCH_EXTRA_CYCLES), .DECODE_CYCLES(DECODE_CYCLES),
-        .COMPLETION_CYCLES(COMPLETION_CYCLES), .CAP_MBPC(CAP_MBPC), .MEM_LIMIT(MEM_LIMIT),
+        .COMPLETION_CYCLES(COMPLETION_CYCLES), .GATE_IDLE_CYCLES(GATE_IDLE_CYCLES),
+        .UNGATE_CYCLES(UNGATE_CYCLES), .CAP_MBPC(CAP_MBPC), .MEM_LIMIT(MEM_LIMIT),
         .MAX_XFER(MAX_XFER)
     ) engine (
         .clk(clk), .rst(rst),

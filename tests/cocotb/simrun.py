@@ -54,8 +54,10 @@ def preset_parameters(preset_name: str = "zen3-epyc-2s", data_w: int = 256) -> d
         "FETCH_EXTRA_CYCLES": round(p.dma.desc_fetch_extra_ns * ghz),
         "DECODE_CYCLES": p.dma.decode_cycles,
         "COMPLETION_CYCLES": p.dma.completion_cycles,
+        "GATE_IDLE_CYCLES": round(p.dma.clock_gate_idle_ns * ghz),
+        "UNGATE_CYCLES": round(p.dma.clock_ungate_ns * ghz),
         "CAP_MBPC": round(p.dma.engine_cap_gbps / ghz * 1000),
-        "MEM_LIMIT": f"48'h{p.topology.sockets * p.topology.node_size_bytes:X}",  # type: ignore[dict-item]
+        "MEM_LIMIT": f"48'h{p.topology.sockets * p.topology.node_size_bytes:X}",
     }
 
 

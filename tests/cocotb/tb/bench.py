@@ -108,7 +108,7 @@ class PtdmaBench:
     async def _watch_irq(self) -> None:
         while True:
             await RisingEdge(self.dut.irq)
-            t = get_sim_time("ps")
+            t = int(get_sim_time("ps"))
             self.irq_edges.append(t)
             for cb in list(self.irq_callbacks):
                 cb(t)

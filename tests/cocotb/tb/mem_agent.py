@@ -40,7 +40,7 @@ from emulator.numa_timing import NumaTiming
 OKAY, SLVERR, DECERR = 0, 2, 3
 
 
-class PhysMemRegion(Region):  # type: ignore[misc]
+class PhysMemRegion(Region):
     """cocotbext-axi ``Region`` backed by the emulator's ``PhysicalMemory`` (48-bit space)."""
 
     def __init__(self, mem: PhysicalMemory, size: int = 1 << 48) -> None:
@@ -172,7 +172,7 @@ class AxiMemAgent:
     async def _ar_loop(self) -> None:
         while True:
             ar = await self.ar.recv()
-            now = get_sim_time("ps")
+            now = int(get_sim_time("ps"))
             addr = int(ar.araddr)
             self.stats.ar += 1
             self.stats.reads_in_flight += 1
@@ -184,7 +184,7 @@ class AxiMemAgent:
     async def _r_loop(self) -> None:
         while True:
             due, ar = await self._rq.get()
-            now = get_sim_time("ps")
+            now = int(get_sim_time("ps"))
             if due > now:
                 await Timer(due - now, unit="ps")
             addr = int(ar.araddr)
@@ -244,7 +244,7 @@ class AxiMemAgent:
                         for cb in self.on_write:
                             cb(a + lo, data[lo:hi])
                 worst = max(worst, resp)
-            now = get_sim_time("ps")
+            now = int(get_sim_time("ps"))
             b = self.b._transaction_obj()
             b.bid = int(aw.awid)
             b.bresp = worst
@@ -253,7 +253,7 @@ class AxiMemAgent:
     async def _b_loop(self) -> None:
         while True:
             due, b = await self._bq.get()
-            now = get_sim_time("ps")
+            now = int(get_sim_time("ps"))
             if due > now:
                 await Timer(due - now, unit="ps")
             self.b.send_nowait(b)

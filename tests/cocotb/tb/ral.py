@@ -43,7 +43,7 @@ def hw_changed_fields() -> set[tuple[str, str]]:
     return out
 
 
-class PtdmaReg(uvm_reg):  # type: ignore[misc]
+class PtdmaReg(uvm_reg):
     """One 32-bit register built from its ``RegisterDef``."""
 
     def __init__(self, rdef: RegisterDef, volatile: set[tuple[str, str]]) -> None:
@@ -69,7 +69,7 @@ class PtdmaReg(uvm_reg):  # type: ignore[misc]
             self.fields_by_name[f.name] = fld
 
 
-class PtdmaRegBlock(uvm_reg_block):  # type: ignore[misc]
+class PtdmaRegBlock(uvm_reg_block):
     """The engine window: every register of the generated table in one map at offset 0."""
 
     def __init__(self, name: str = "ptdma_regs") -> None:
@@ -93,7 +93,7 @@ class PtdmaRegBlock(uvm_reg_block):  # type: ignore[misc]
         return self.regs[name]
 
 
-class AxilItem(uvm_sequence_item):  # type: ignore[misc]
+class AxilItem(uvm_sequence_item):
     """One AXI-Lite MMIO access: offset, data, direction, and when it ran (ps)."""
 
     def __init__(self, name: str = "axil_item") -> None:
@@ -111,7 +111,7 @@ class AxilItem(uvm_sequence_item):  # type: ignore[misc]
         return f"{kind} {self.addr:#06x} = {self.data:#010x} @ {self.t_end / 1000:.1f} ns"
 
 
-class AxilAdapter(uvm_reg_adapter):  # type: ignore[misc]
+class AxilAdapter(uvm_reg_adapter):
     """RAL bus operations <-> AXI-Lite items."""
 
     def __init__(self, name: str = "axil_adapter") -> None:
