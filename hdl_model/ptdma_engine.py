@@ -894,11 +894,47 @@ class PtdmaEngine:
         a = job.plan.cum(job.copied - 1)
         b = job.plan.cum(upto - 1)
         if self.iommu.translating:
-            self.port.copy(job.dst + a, job.src + a, b - a)
+            try:
+                self.port.copy(job.dst + a, job.src + a, b - a)
+            except (IommuFault, BusError):
+                self._copy_fault(job, upto)
+                return
         else:  # the port's checks were done at validation; same bytes, one numpy copy
             self.mem.copy(job.dst + a, job.src + a, b - a)
         job.copied = upto
         self.bytes_moved += b - a
+
+    def _copy_fault(self, job: _Job, upto: int) -> None:
+        """A range validated at decode no longer translates (software unmapped it while the
+        descriptor streamed): the lines before the first faulting one land, the descriptor
+        ends in ILLEGAL_MEM_ADDR at that address (like a fault found at validation)."""
+        plan = job.plan
+        assert plan is not None
+        k = job.copied
+        side, at = SIDE_WRITE, 0
+        while k < upto:
+            a, b = plan.cum(k - 1), plan.cum(k)
+            node, bad = self._where(job.src + a, b - a, False)
+            if node < 0:
+                side, at = SIDE_READ, bad
+                break
+            node, bad = self._where(job.dst + a, b - a, True)
+            if node < 0:
+                side, at = SIDE_WRITE, bad
+                break
+            k += 1
+        if k > job.copied:
+            a, b = plan.cum(job.copied - 1), plan.cum(k - 1)
+            self.port.copy(job.dst + a, job.src + a, b - a)
+            self.bytes_moved += b - a
+            job.copied = k
+        job.n_write = k
+        job.n_read = min(job.n_read, k + (1 if side == SIDE_WRITE else 0))
+        job.bytes_read = plan.cum(job.n_read - 1)
+        job.bytes_written = plan.cum(k - 1)
+        if job.outcome == "done":
+            job.outcome, job.code, job.side, job.data_addr = "error", D.ILLEGAL_MEM_ADDR, side, at
+        self._note("copy_fault", slot=job.slot, line=k, side=side, data_addr=at)
 
     def _schedule_line(self, job: _Job, k: int) -> None:
         assert job.plan is not None

@@ -140,3 +140,29 @@ def test_engine_reports_an_injected_iommu_fault_as_illegal_mem_addr() -> None:
     plat.run()
     assert sw.check_status()[3] == 0
     assert np.array_equal(plat.mem.read(dst, 8192), plat.mem.read(src, 8192))
+
+
+@pytest.mark.parametrize("detailed", [False, True])
+def test_unmap_while_the_engine_streams_is_an_error_not_an_exception(detailed: bool) -> None:
+    """Software unmapping a buffer mid-descriptor (validated at decode) used to raise
+    IommuFault out of the event loop; the descriptor now ends in ILLEGAL_MEM_ADDR."""
+    plat = Platform(seed=3, iommu_mode="translated")
+    eng = attach_ptdma(plat, 1, detailed=detailed)[0]
+    sw = IommuPtSoftware(plat, eng.pci)
+    sw.init()
+    n = 2 << 20
+    src, dst = plat.alloc_pages(1, 9), plat.alloc_pages(0, 9)
+    plat.mem.write(src, np.full(n, 0x77, np.uint8))
+    s = plat.iommu.map(eng.pci.dma_name, src, n, writable=False)
+    d = plat.iommu.map(eng.pci.dma_name, dst, n, writable=True)
+    sw.memcpy(s, d, n)
+    plat.sim.schedule(50 * US, plat.iommu.unmap, eng.pci.dma_name, d + n // 2, n // 2)
+    plat.run()
+    st, _qs, _, err = sw.check_status()
+    assert st & R.INT_ERROR and err == D.ILLEGAL_MEM_ADDR
+    data_addr = sw.qrd(R.CMD_Q_ERR_DATA_ADDR_LO_BASE) | sw.qrd(R.CMD_Q_ERR_DATA_ADDR_HI_BASE) << 32
+    assert data_addr == d + n // 2  # the first byte that no longer translates
+    written = plat.mem.read(dst, n)
+    assert not written[n // 2 :].any()  # nothing past the fault
+    assert (written[: n // 2] == 0x77).all()  # the lines before it landed, in both modes
+    assert eng.counters.errors == 1 and eng.counters.bytes_written == n // 2
