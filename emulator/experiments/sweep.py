@@ -102,6 +102,7 @@ def run_point(
         )
         mt = m.kernel.subsystem(MtCopy)
         mt.interface = "offc"
+        mt.cpuselect = "spread"  # v3 9/9 cpuselect list 0: one CPU per CCD
         if mt.set_threads(count) != 0 or mt.set_offloading(True) != 0:
             raise RuntimeError(f"mtcopy with {count} threads could not be enabled")
     elif migrator == "dcbm":
