@@ -165,6 +165,33 @@ DEFAULT_CPU_OP_CYCLES: dict[str, int] = {
 }
 
 
+# Cycle costs of the DMA software path (dmaengine, virt-dma, the PTDMA driver, DCBM), charged
+# by drivers/dmaengine/costs.charge_op. est, sized against calibration.md §5's decomposition
+# (prep + submit + issue_pending ~0.3 us per descriptor); dma_map_page is host.dma_map_ns.
+DRIVER_CPU_OP_CYCLES: dict[str, int] = {
+    "dmaengine_prep": 250,  # pt_prep_dma_memcpy: kmem_cache_zalloc + vchan_tx_prep
+    "dmaengine_submit": 100,  # vchan_tx_submit: dma_cookie_assign + list_move_tail
+    "dma_issue_pending": 100,  # pt_issue_pending: vc.lock + vchan_issue_pending splice
+    "dmaengine_callback": 200,  # pt_handle_active_desc: cookie, unmap, callback, fini
+    "cpu_relax": 20,  # one dma_sync_wait iteration besides the MMIO read
+    "dmaengine_tx_status": 30,  # dma_async_is_tx_complete + dma_cookie_status
+    "dmaengine_terminate": 200,  # pt_terminate_all: vchan_get_all_descriptors + frees
+    "vchan_synchronize": 100,  # vchan_synchronize: tasklet_kill + vd_terminated
+    "vchan_desc_free": 50,  # one kmem_cache_free of a descriptor
+    "dma_chan_request": 600,  # __dma_request_channel: mutex, device walk, chan_get
+    "dma_chan_release": 300,  # dma_release_channel: mutex, dma_chan_put
+    "pt_build_desc": 150,  # pt_core_perform_passthru + execute_cmd: dw0..dw5, 32 B memcpy
+    "pt_irq_software": 60,  # pt_core_irq_handler body besides MMIO (counters, calls)
+    "sg_alloc_entry": 15,  # sg_alloc_table per entry (chained kmalloc + sg_init)
+    "sg_set_entry": 10,  # sg_set_folio per entry
+    "dma_map_sg_entry": 40,  # iommu_map of one page-table entry inside dma_map_sg
+    "dcbm_folio": 30,  # per-folio list walk / bookkeeping in folios_copy_dma
+    "dcbm_setup": 300,  # per call: kcalloc(works) + mask setup
+    "mutex_op": 40,  # mutex_trylock / mutex_unlock pair, uncontended
+    "complete_wakeup": 600,  # complete() -> wake_up of the waiter + context switch
+}
+
+
 # Linux 6.16-rc6 (the kernel of RFC v3's runs, calibration.md §4) versus 6.8 (the seed's):
 # the same box migrates 4 KiB pages at 1.10 us per page for the whole move_pages() in v3's
 # vanilla baseline, against 1.885 us per page inside migrate_pages() alone in the seed's
@@ -206,7 +233,9 @@ class PlatformPreset:
     cpu_copy: CpuCopyParams = field(default_factory=CpuCopyParams)
     dma: DmaEngineParams = field(default_factory=DmaEngineParams)
     host: HostSoftwareParams = field(default_factory=HostSoftwareParams)
-    cpu_op_cycles: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CPU_OP_CYCLES))
+    cpu_op_cycles: dict[str, int] = field(
+        default_factory=lambda: {**DEFAULT_CPU_OP_CYCLES, **DRIVER_CPU_OP_CYCLES}
+    )
     # Per kernel release: overrides of cpu_op_cycles ("6.8" is the table above itself).
     kernel_op_cycles: dict[str, dict[str, int]] = field(
         default_factory=lambda: {k: dict(v) for k, v in KERNEL_OP_CYCLES.items()}

@@ -1,8 +1,9 @@
 """CPU costs of the DMA software stack's named operations (dmaengine, PTDMA, DCBM).
 
 The driver ports charge their own work through ``charge_op(kernel, name)``: the cost comes
-from the platform preset's ``cpu_op_cycles`` when the lead has moved it there, otherwise from
-the defaults below (CPU cycles at 2 GHz, all engineering estimates, "est"). Nothing here is
+from the platform preset's ``cpu_op_cycles`` (``emulator.presets.DRIVER_CPU_OP_CYCLES``, the
+one place the values live); the dataclass below mirrors those names for what-if overrides
+(``set_dma_costs``), and its defaults are only used for a preset that lacks a name. Nothing here is
 fitted to a measurement; the decomposition in calibration.md §5 is what they were sized
 against (prep + submit + issue_pending software ~ 0.3 µs per descriptor).
 """
@@ -56,15 +57,20 @@ class DmaCostState:
 
 
 def dma_costs(kernel: Kernel) -> DmaSoftwareCosts:
-    """The cost table in force on ``kernel``."""
-    return kernel.subsystem(DmaCostState).params
+    """The cost table in force on ``kernel`` (the preset's values, with any overrides)."""
+    base = kernel.subsystem(DmaCostState).params
+    ops = kernel.cpu.op_cycles
+    return DmaSoftwareCosts(
+        **{f.name: ops.get(f.name, getattr(base, f.name)) for f in dataclasses.fields(base)}
+    )
 
 
 def set_dma_costs(kernel: Kernel, **changes: int) -> DmaSoftwareCosts:
     """Override some costs on ``kernel`` (what-if runs); returns the new table."""
     state = kernel.subsystem(DmaCostState)
     state.params = dataclasses.replace(state.params, **changes)
-    return state.params
+    kernel.cpu.op_cycles.update(changes)
+    return dma_costs(kernel)
 
 
 def charge_op(kernel: Kernel, name: str, count: int = 1) -> None:
@@ -80,7 +86,7 @@ def charge_op(kernel: Kernel, name: str, count: int = 1) -> None:
     if name in cpu.op_cycles:
         cpu.op(name, count)
         return
-    cycles = getattr(dma_costs(kernel), name)
+    cycles = getattr(kernel.subsystem(DmaCostState).params, name)
     cpu.op_counts[name] += count
     cpu.charge(cycles * count, name)
 
