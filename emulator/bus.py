@@ -39,25 +39,43 @@ class MmioBus:
         self.reads = 0
         self.writes = 0
         self.observers: list[Callable[[MmioAccess], None]] = []
+        # Register address -> its window (the address map changes only on map/unmap).
+        self._windows: dict[int, MmioRegion] = {}
+        self._windows_key = -1
 
     def map(self, base: int, size: int, handler: MmioHandler, name: str) -> MmioRegion:
         """Register a device window at ``base``."""
         region = MmioRegion(name, base, size, handler)
         self.space.add(region)
+        self._windows.clear()
         return region
 
     def unmap(self, region: MmioRegion) -> None:
         self.space.remove(region)
+        self._windows.clear()
 
     # ------------------------------------------------------------ raw dispatch
     def _check(self, addr: int, size: int) -> None:
         if size not in (1, 2, 4, 8) or addr % size:
             raise BusError(addr, size, f"misaligned {size}-byte MMIO access")
 
+    def _window(self, addr: int, size: int, op: str) -> MmioRegion:
+        """``space.mmio_region(addr, size, op)``, memoized per register address."""
+        key = len(self.space._regions)  # a region added or removed behind the bus's back
+        if key != self._windows_key:
+            self._windows.clear()
+            self._windows_key = key
+        region = self._windows.get(addr)
+        if region is None or addr + size > region.base + region.size:
+            region = self.space.mmio_region(addr, size, op)
+            self._windows[addr] = region
+        return region
+
     def dispatch_read(self, addr: int, size: int) -> int:
         """Perform a register read now, without timing (device side of the access)."""
-        self._check(addr, size)
-        region = self.space.mmio_region(addr, size, "MMIO read")
+        if size not in (1, 2, 4, 8) or addr % size:
+            raise BusError(addr, size, f"misaligned {size}-byte MMIO access")
+        region = self._window(addr, size, "MMIO read")
         value = int(region.handler.mmio_read(addr - region.base, size)) & ((1 << (8 * size)) - 1)
         self.reads += 1
         for obs in self.observers:
@@ -66,8 +84,9 @@ class MmioBus:
 
     def dispatch_write(self, addr: int, size: int, value: int) -> None:
         """Perform a register write now, without timing."""
-        self._check(addr, size)
-        region = self.space.mmio_region(addr, size, "MMIO write")
+        if size not in (1, 2, 4, 8) or addr % size:
+            raise BusError(addr, size, f"misaligned {size}-byte MMIO access")
+        region = self._window(addr, size, "MMIO write")
         self.writes += 1
         for obs in self.observers:
             obs(MmioAccess(self.sim.now, "W", addr, size, value, region.name))
@@ -79,22 +98,25 @@ class MmioBus:
 
         Called outside any process (test set-up, a debugger), the access is immediate.
         """
-        if self.sim.current is None:
+        sim = self.sim
+        if sim._current is None:
             return self.dispatch_read(addr, size)
-        half = int(self.params.read_round_trip_ns * NS) // 2
-        self.space.mmio_region(addr, size, "MMIO read")  # fail before spending time
-        self.sim.sleep(half)
+        rtt = int(self.params.read_round_trip_ns * NS)
+        half = rtt // 2
+        self._window(addr, size, "MMIO read")  # fail before spending time
+        sim.sleep(half)
         value = self.dispatch_read(addr, size)
-        self.sim.sleep(int(self.params.read_round_trip_ns * NS) - half)
+        sim.sleep(rtt - half)
         return value
 
     def write(self, addr: int, value: int, size: int = 4) -> None:
         """A CPU store to a register: the CPU pays the posted-write cost, then it lands."""
-        if self.sim.current is None:
+        sim = self.sim
+        if sim._current is None:
             self.dispatch_write(addr, size, value)
             return
-        self.space.mmio_region(addr, size, "MMIO write")
-        self.sim.sleep(int(self.params.posted_write_ns * NS))
+        self._window(addr, size, "MMIO write")
+        sim.sleep(int(self.params.posted_write_ns * NS))
         self.dispatch_write(addr, size, value)
 
     # Kernel-style names (include/asm-generic/io.h).

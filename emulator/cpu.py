@@ -68,7 +68,7 @@ class CpuModel:
         return [c for c in self.cores if c.ccd == ccd]
 
     def current_core(self) -> Core:
-        proc = self.sim.current
+        proc = self.sim._current
         return self.cores[proc.core if proc is not None else 0]
 
     # ------------------------------------------------------------ charging
@@ -76,12 +76,14 @@ class CpuModel:
         """Spend ``cycles`` CPU cycles on the current core (blocks in simulated time)."""
         if cycles <= 0:
             return
-        core = self.current_core()
+        sim = self.sim
+        proc = sim._current
+        core = self.cores[proc.core if proc is not None else 0]
         core.busy_cycles += cycles
         if what:
             self.op_cycles_charged[what] += int(cycles)
-        if self.sim.current is not None:
-            self.sim.sleep(self.clock.cycles_to_ps(cycles))
+        if proc is not None:
+            sim.sleep(self.clock.cycles_to_ps(cycles))
 
     def charge_ns(self, ns: float, what: str = "") -> None:
         """Spend ``ns`` nanoseconds of CPU time (for costs specified in time)."""

@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 from greenlet import greenlet
 
+_heappush = heapq.heappush
+_heappop = heapq.heappop
+
 # Time units, in picoseconds.
 PS = 1
 NS = 1_000
@@ -123,7 +126,7 @@ class Simulator:
         self.now: int = 0
         self.seed = seed
         self.rng = np.random.default_rng(seed)
-        self._heap: list[Event] = []
+        self._heap: list[tuple[int, int, int, Event]] = []
         self._seq = 0
         self._until: int | None = None
         self._main: greenlet | None = None
@@ -147,9 +150,12 @@ class Simulator:
         """Run ``callback(*args)`` at absolute time ``time`` (never in the past)."""
         if time < self.now:
             raise SimulationError(f"cannot schedule at {time} ps, now is {self.now} ps")
-        self._seq += 1
-        ev = Event(int(time), priority, self._seq, callback, args)
-        heapq.heappush(self._heap, ev)
+        self._seq = seq = self._seq + 1
+        t = int(time)
+        ev = Event(t, priority, seq, callback, args)
+        # The heap holds (time, priority, seq, event) tuples: C-level comparisons, and seq is
+        # unique, so the order is exactly Event.__lt__'s.
+        _heappush(self._heap, (t, priority, seq, ev))
         return ev
 
     @staticmethod
@@ -159,9 +165,9 @@ class Simulator:
     def peek(self) -> int | None:
         """Time of the next live event, or None when idle."""
         heap = self._heap
-        while heap and heap[0].cancelled:
-            heapq.heappop(heap)
-        return heap[0].time if heap else None
+        while heap and heap[0][3].cancelled:
+            _heappop(heap)
+        return heap[0][0] if heap else None
 
     @property
     def idle(self) -> bool:
@@ -172,7 +178,7 @@ class Simulator:
         """Run the next live event; False when there is none."""
         heap = self._heap
         while heap:
-            ev = heapq.heappop(heap)
+            ev = _heappop(heap)[3]
             if ev.cancelled:
                 continue
             self.now = ev.time
@@ -198,16 +204,26 @@ class Simulator:
         self._main = greenlet.getcurrent()
         self._until = until
         n = 0
+        heap = self._heap
+        pop = _heappop
         try:
+            # peek() + step() inlined: this loop runs once per event of every simulation.
             while True:
                 if condition is not None and condition():
                     break
                 if max_events is not None and n >= max_events:
                     break
-                t = self.peek()
-                if t is None or (until is not None and t > until):
+                while heap and heap[0][3].cancelled:
+                    pop(heap)
+                if not heap:
                     break
-                self.step()
+                t = heap[0][0]
+                if until is not None and t > until:
+                    break
+                ev = pop(heap)[3]
+                self.now = t
+                self.events_processed += 1
+                ev.callback(*ev.args)
                 n += 1
             if until is not None and self.now < until and (condition is None or not condition()):
                 self.now = until
@@ -288,13 +304,21 @@ class Simulator:
         """
         if delay < 0:
             raise SimulationError(f"negative sleep {delay}")
-        self.require_process()
+        proc = self._current
+        if proc is None:
+            self.require_process()
         target = self.now + int(delay)
-        if self._can_fast_forward(target):
-            self.now = target
-            self.fast_forwards += 1
-            return
-        self.schedule_at(target, self._resume, self._current, None)
+        # _can_fast_forward(target), inlined (the hot path of every charged CPU cost).
+        until = self._until
+        if until is None or target <= until:
+            heap = self._heap
+            while heap and heap[0][3].cancelled:
+                _heappop(heap)
+            if not heap or heap[0][0] > target:
+                self.now = target
+                self.fast_forwards += 1
+                return
+        self.schedule_at(target, self._resume, proc, None)
         self._switch_out()
 
     def sleep_until(self, time: int) -> None:
