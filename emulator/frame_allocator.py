@@ -105,6 +105,20 @@ class FrameAllocator:
         self.allocated_pages -= 1 << got
         self._release(addr, got)
 
+    def split_block(self, addr: int) -> int:
+        """Re-register an allocated order-N block as 2^N order-0 pages (``split_page``).
+
+        Used when a large folio is split: each base page is then freed on its own. Returns
+        the order the block had.
+        """
+        order = self._allocated.get(addr)
+        if order is None or order < 0:
+            raise ValueError(f"node {self.node}: {addr:#x} is not an allocated block")
+        del self._allocated[addr]
+        for i in range(1 << order):
+            self._allocated[addr + i * PAGE_SIZE] = 0
+        return order
+
     def _release(self, addr: int, order: int) -> None:
         while order < MAX_ORDER:
             buddy = self.base + ((addr - self.base) ^ (PAGE_SIZE << order))

@@ -120,13 +120,8 @@ def can_split_folio(folio: Folio) -> bool:
 
 def _split_frames(kernel: Kernel, folio: Folio) -> None:
     """Re-register the folio's frame block as order-0 pages in the node's allocator
-    (``split_page``). FrameAllocator has no public split, so its allocation record is
-    updated here; see the report (requested API: FrameAllocator.split_block)."""
-    frames = kernel.platform.frames[folio.nid]
-    allocated: dict[int, int] = frames._allocated
-    order = allocated.pop(folio.phys)
-    for i in range(1 << order):
-        allocated[folio.phys + i * PAGE_SIZE] = 0
+    (``split_page``)."""
+    kernel.platform.frames[folio.nid].split_block(folio.phys)
 
 
 def split_folio_to_list(kernel: Kernel, folio: Folio, lst: list[Folio] | None) -> int:

@@ -61,3 +61,15 @@ def test_out_of_memory_and_contiguous_ranges() -> None:
     assert fa.alloc_pages(MAX_ORDER) >= 0
     with pytest.raises(ValueError):
         fa.alloc_pages(MAX_ORDER + 1)
+
+
+def test_split_block_frees_page_by_page_and_merges_back() -> None:
+    fa = FrameAllocator(0, 0, NODE)
+    a = fa.alloc_pages(MAX_ORDER)
+    assert fa.split_block(a) == MAX_ORDER
+    assert fa.allocated_pages == 512
+    for i in range(512):
+        fa.free_pages_block(a + i * PAGE_SIZE, 0)
+    assert fa.allocated_pages == 0 and a in fa._free[MAX_ORDER]
+    with pytest.raises(ValueError):
+        fa.split_block(a)
