@@ -32,10 +32,12 @@ class LlcModel:
 
     def touch(self, ccd: int, addr: int, n: int) -> None:
         """The CCD wrote (or read for ownership) [addr, addr+n): its pages become MRU there."""
+        if n <= 0:
+            return
         lru = self.lru[ccd]
         owner = self.owner
         cap = self.capacity_pages
-        for p in self._pages(addr, n):
+        for p in range(addr >> PAGE_SHIFT, ((addr + n - 1) >> PAGE_SHIFT) + 1):
             prev = owner.get(p)
             if prev == ccd:
                 lru.move_to_end(p)
@@ -53,7 +55,18 @@ class LlcModel:
         owner = self.owner
         hit = 0
         end = addr + n
-        for p in self._pages(addr, n):
+        first = addr >> PAGE_SHIFT
+        last = ((end - 1) >> PAGE_SHIFT) if n > 0 else first - 1
+        if first == last:  # one page (a 4 KiB folio): no loop
+            o = owner.get(first)
+            if o is not None and (ccd is None or o == ccd):
+                hit = n
+            if hit:
+                self.hits += 1
+            else:
+                self.misses += 1
+            return hit
+        for p in range(first, last + 1):
             o = owner.get(p)
             if o is not None and (ccd is None or o == ccd):
                 lo = max(addr, p << PAGE_SHIFT)

@@ -109,33 +109,39 @@ class CpuModel:
         and the link with every other stream.
         """
         core = self.current_core()
+        start = self.sim.now + int(self.copy_params.copy_startup_ns * NS) * ncopies
+        end = self._copy_end(core, nbytes, src_node, dst_node, ncopies, cached_bytes)
+        return Transfer(start, start, end, nbytes)
+
+    def _copy_end(
+        self, core: Core, nbytes: int, src_node: int, dst_node: int, ncopies: int,
+        cached_bytes: int,
+    ) -> int:
+        """End time of ``time_copy``: start-up per copy, the cached part at the L3 rate, the
+        rest streamed (``NumaTiming.stream`` without exposed latency, inlined)."""
         p = self.copy_params
         start = self.sim.now + int(p.copy_startup_ns * NS) * ncopies
         t = start + bytes_time_ps(cached_bytes, p.llc_copy_gbps)
         miss = nbytes - cached_bytes
         if miss <= 0:
-            return Transfer(start, start, t, nbytes)
-        tr = self.timing.stream(
-            t,
-            miss,
-            core.node,
-            src_node,
-            dst_node,
-            p.core_copy_gbps,
-            [self.ccd_port[core.ccd]],
-            exposed_latency=False,
-        )
-        return Transfer(start, start, tr.end, nbytes)
+            return t
+        end = self.timing.reserve_path(t, miss, core.node, src_node, dst_node,
+                                       (self.ccd_port[core.ccd],))
+        return max(t + bytes_time_ps(miss, p.core_copy_gbps), end)
 
     def copy(self, dst: int, src: int, nbytes: int, what: str = "copy") -> None:
         """``memcpy`` by the current core: bytes move now, the core is busy until done."""
-        self.mem.copy(dst, src, nbytes)
-        ccd = self.current_core().ccd
-        cached = self.llc.resident_bytes(ccd, src, nbytes)
-        t = self.time_copy(nbytes, self.mem.node_of(src), self.mem.node_of(dst), 1, cached)
-        self.llc.touch(ccd, src, nbytes)
-        self.llc.touch(ccd, dst, nbytes)
-        self._spend_until(t.end, nbytes, what)
+        mem = self.mem
+        mem.copy(dst, src, nbytes)
+        proc = self.sim._current
+        core = self.cores[proc.core if proc is not None else 0]
+        ccd = core.ccd
+        llc = self.llc
+        cached = llc.resident_bytes(ccd, src, nbytes)
+        end = self._copy_end(core, nbytes, mem.node_of(src), mem.node_of(dst), 1, cached)
+        llc.touch(ccd, src, nbytes)
+        llc.touch(ccd, dst, nbytes)
+        self._spend_until(end, nbytes, what)
 
     def copy_many(
         self,
@@ -187,11 +193,13 @@ class CpuModel:
         return self.mem.read(addr, n)
 
     def _spend_until(self, end: int, nbytes: int, what: str) -> None:
-        core = self.current_core()
+        sim = self.sim
+        proc = sim._current
+        core = self.cores[proc.core if proc is not None else 0]
         core.copy_bytes += nbytes
-        dur = max(0, end - self.sim.now)
+        dur = max(0, end - sim.now)
         cycles = self.clock.ps_to_cycles(dur)
         core.busy_cycles += cycles
         self.op_cycles_charged[what] += int(cycles)
-        if self.sim.current is not None:
-            self.sim.sleep(dur)
+        if proc is not None:
+            sim.sleep(dur)

@@ -251,6 +251,30 @@ class AddressSpace:
         """memmove ``n`` bytes from ``src`` to ``dst`` inside RAM, chunk by chunk."""
         if n <= 0:
             return
+        # Fast path (every page and folio copy): each side inside one RAM chunk, no overlap.
+        # The same checks and effects as the general path below, without its piece lists.
+        sr = self.find(src)
+        dr = self.find(dst)
+        if (
+            type(sr) is RamRegion
+            and type(dr) is RamRegion
+            and src + n <= sr.base + sr.size
+            and dst + n <= dr.base + dr.size
+            and not (src < dst < src + n or dst < src < dst + n)
+        ):
+            sidx, scoff = divmod(src - sr.base, sr.chunk_size)
+            didx, dcoff = divmod(dst - dr.base, dr.chunk_size)
+            if scoff + n <= sr.chunk_size and dcoff + n <= dr.chunk_size:
+                dchunk = dr._chunks.get(didx)
+                if dchunk is None:
+                    dchunk = dr._chunk(didx)
+                schunk = sr._chunks.get(sidx)
+                if schunk is None:  # source never written: zeros (its chunk is created)
+                    sr._chunk(sidx)
+                    dchunk[dcoff : dcoff + n] = 0
+                else:
+                    dchunk[dcoff : dcoff + n] = schunk[scoff : scoff + n]
+                return
         src_pieces = list(self._ram_pieces(src, n, "read"))
         dst_pieces = list(self._ram_pieces(dst, n, "write"))
         if src < dst < src + n or dst < src < dst + n:  # overlapping: go through a temp copy
@@ -306,15 +330,24 @@ class PhysicalMemory(AddressSpace):
     def __init__(self) -> None:
         super().__init__()
         self.nodes: list[RamRegion] = []
+        self._node_ranges: list[tuple[int, int, int]] = []  # (base, end, node) of each node
 
     def add_node(self, base: int, size: int, chunk_size: int = DEFAULT_CHUNK) -> RamRegion:
         node = RamRegion(f"node{len(self.nodes)}", base, size, len(self.nodes), chunk_size)
         self.add(node)
         self.nodes.append(node)
+        self._node_ranges.append((base, base + size, node.node))
         return node
+
+    def remove(self, region: RamRegion | MmioRegion) -> None:
+        super().remove(region)
+        self._node_ranges = [t for t in self._node_ranges if t[0] != region.base]
 
     def node_of(self, addr: int) -> int:
         """NUMA node of a RAM address (``page_to_nid``)."""
+        for base, end, node in self._node_ranges:  # a couple of nodes: a direct range check
+            if base <= addr < end:
+                return node
         r = self.find(addr)
         if not isinstance(r, RamRegion):
             raise BusError(addr, 1, "node lookup")

@@ -10,7 +10,7 @@ whatever the number of engines behind it. Long transfers are computed, never ste
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .event_kernel import NS
@@ -88,6 +88,8 @@ class NumaTiming:
             for b in range(nr_nodes)
             if a != b
         }
+        # (initiator, src, dst) -> path(...) as a tuple: the resources never change.
+        self._paths: dict[tuple[int, int, int], tuple[BandwidthResource, ...]] = {}
 
     # ------------------------------------------------------------- latency
     def read_latency_ps(self, initiator_node: int, target_node: int) -> int:
@@ -143,14 +145,46 @@ class NumaTiming:
                 initiator_node, dst_node
             )
         first = start + lat
-        end = first + bytes_time_ps(nbytes, rate_gbps)
-        resources: Sequence[BandwidthResource] = [
-            *self.path(initiator_node, src_node, dst_node),
-            *extra,
-        ]
-        for r in resources:
-            end = max(end, r.reserve(start, nbytes) + lat)
+        end = self.reserve_path(start, nbytes, initiator_node, src_node, dst_node, extra, lat)
+        end = max(first + bytes_time_ps(nbytes, rate_gbps), end)
         return Transfer(start, first, end, nbytes)
+
+    def reserve_path(
+        self,
+        start: int,
+        nbytes: int,
+        initiator_node: int,
+        src_node: int,
+        dst_node: int,
+        extra: Iterable[BandwidthResource] = (),
+        lat: int = 0,
+    ) -> int:
+        """Reserve ``nbytes`` from ``start`` on the path's resources and ``extra`` (in that
+        order, each ``BandwidthResource.reserve``); the latest end plus ``lat``, or 0."""
+        key = (initiator_node, src_node, dst_node)
+        path = self._paths.get(key)
+        if path is None:
+            path = self._paths[key] = tuple(self.path(initiator_node, src_node, dst_node))
+        end = 0
+        for group in (path, extra):
+            for r in group:
+                if type(r) is not BandwidthResource:
+                    b = r.reserve(start, nbytes)
+                    if b + lat > end:
+                        end = b + lat
+                    continue
+                # BandwidthResource.reserve, inlined (once per resource of every copy).
+                b = r.busy_until
+                if start > b:
+                    b = start
+                g = r.gbps
+                dur = int(-(-nbytes * 1000 // g)) if g > 0 else 0
+                r.busy_until = b = b + dur
+                r.bytes_carried += nbytes
+                r.busy_ps += dur
+                if b + lat > end:
+                    end = b + lat
+        return end
 
     def reset(self) -> None:
         for r in self.node_bw:
