@@ -200,7 +200,7 @@ class AxiMemAgent:
                 data = 0
                 if resp == OKAY:
                     try:
-                        data = int.from_bytes(bytes(self.mem.read(a, self.lanes)), "little")
+                        data = int.from_bytes(await self.region.read(a, self.lanes), "little")
                     except BusError:
                         resp = DECERR
                 r = self.r._transaction_obj()
@@ -236,7 +236,7 @@ class AxiMemAgent:
                 if resp == OKAY and strb:
                     for lo, hi in _runs(strb, self.lanes):
                         try:
-                            self.mem.write(a + lo, np.frombuffer(data[lo:hi], dtype=np.uint8))
+                            await self.region.write(a + lo, data[lo:hi])
                         except BusError:
                             resp = DECERR
                             break

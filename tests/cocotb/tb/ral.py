@@ -51,6 +51,12 @@ class PtdmaReg(uvm_reg):
         self.rdef = rdef
         self._volatile_names = volatile
         self.fields_by_name: dict[str, uvm_reg_field] = {}
+        # bits whose value the mirror can predict from the writes alone: RW fields hardware
+        # never changes (the RAL's auto-predicted mirror is checked against them)
+        self.predictable_mask = sum(
+            f.mask for f in rdef.fields
+            if f.access == "RW" and (rdef.name, f.name) not in volatile
+        )
 
     def build(self) -> None:
         for f in self.rdef.fields:
@@ -88,6 +94,7 @@ class PtdmaRegBlock(uvm_reg_block):
             self.def_map.add_reg(reg, rdef.offset, rights)
             self.regs[rdef.name] = reg
         self.lock_model()
+        self.reset()  # mirror = reset values (the twin has just been reset)
 
     def reg(self, name: str) -> PtdmaReg:
         return self.regs[name]

@@ -506,7 +506,14 @@ class Scoreboard(uvm_subscriber):
         for rdef in _ALL_REGS:
             if all(f.access == "WO" for f in rdef.fields):
                 continue
-            await seq.rreg(rdef.name)
+            reg = seq.env.ral.reg(rdef.name)
+            mask = reg.predictable_mask
+            predicted = int(reg.get_mirrored_value()) & mask
+            got = await seq.rreg(rdef.name)
+            self.checks += 1
+            if got & mask != predicted:
+                self._error(f"{what}: RAL mirror of {rdef.name} predicts {predicted:#010x} "
+                            f"in {mask:#010x}, read {got & mask:#010x}")
         self.checking = False
         self._compare_perf(what)
         self._compare_memory(what)
