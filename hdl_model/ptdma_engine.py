@@ -763,8 +763,10 @@ class PtdmaEngine:
             n = plan.lines_done_by(deadline)
             if cut is not None:
                 n = min(n, cut[1])
-            self._stream_end(job, n, n, "error", deadline + complete_ps, D.CMD_TIMEOUT,
-                             SIDE_DESC, 0)
+            # A timeout shorter than fetch + decode expires as soon as the descriptor is
+            # decoded (never schedule the end in the past).
+            self._stream_end(job, n, n, "error", max(deadline, now) + complete_ps,
+                             D.CMD_TIMEOUT, SIDE_DESC, 0)
         elif cut is None:
             self._stream_end(job, plan.n_lines, plan.n_lines, "done", plan.end + complete_ps)
         else:

@@ -166,3 +166,19 @@ def test_unmap_while_the_engine_streams_is_an_error_not_an_exception(detailed: b
     assert not written[n // 2 :].any()  # nothing past the fault
     assert (written[: n // 2] == 0x77).all()  # the lines before it landed, in both modes
     assert eng.counters.errors == 1 and eng.counters.bytes_written == n // 2
+
+
+def test_cmd_timeout_shorter_than_fetch_and_decode_is_an_error_not_an_exception() -> None:
+    """CMD_TIMEOUT = 1 cycle used to schedule the descriptor's end in the past (found by the
+    MMIO fuzzer): it now times out as soon as it is decoded."""
+    plat = Platform(seed=3)
+    eng = attach_ptdma(plat, 1)[0]
+    sw = PtSoftware(plat, eng.pci)
+    sw.init()
+    sw.wr(R.CMD_TIMEOUT_OFFSET, 1)
+    src, dst = plat.alloc_pages(1), plat.alloc_pages(0)
+    sw.memcpy(src, dst, 4096)
+    plat.run()
+    st, _qs, _, err = sw.check_status()
+    assert st & R.INT_ERROR and err == D.CMD_TIMEOUT
+    assert eng.counters.errors == 1 and eng.counters.bytes_written == 0
