@@ -101,8 +101,12 @@ class Iommu:
         npages = last - first + 1
         iova_page = d.next_iova // PAGE_SIZE
         d.next_iova += npages * PAGE_SIZE
-        for i in range(npages):
-            d.pages[iova_page + i] = (first + i, writable)
+        pages = d.pages
+        if npages == 1:  # one page (a 4 KiB folio): no loop
+            pages[iova_page] = (first, writable)
+        else:
+            for i in range(npages):
+                pages[iova_page + i] = (first + i, writable)
         d.mapped_pages += npages
         return iova_page * PAGE_SIZE + phys % PAGE_SIZE
 
@@ -159,27 +163,36 @@ class Iommu:
         if not self.translating:
             return [(iova, size)]
         d = self.domain(device)
+        get = d.pages.get
+        injected = self.injected
         out: list[tuple[int, int]] = []
-        pos = 0
-        while pos < size:
-            a = iova + pos
+        cur = cur_len = 0  # the physical piece being extended (cur_len 0: none yet)
+        a = iova
+        end = iova + size
+        while a < end:  # page by page; physically contiguous pages merge into one piece
             page, off = divmod(a, PAGE_SIZE)
-            entry = d.pages.get(page)
+            entry = get(page)
             if entry is None:
                 d.faults += 1
-                raise IommuFault(device, a, size - pos, write, "no mapping")
+                raise IommuFault(device, a, end - a, write, "no mapping")
             phys_page, writable = entry
             if write and not writable:
                 d.faults += 1
-                raise IommuFault(device, a, size - pos, write, "read-only mapping")
-            if self.injected and self._injected_hit(d, phys_page, a, write):
+                raise IommuFault(device, a, end - a, write, "read-only mapping")
+            if injected and self._injected_hit(d, phys_page, a, write):
                 d.faults += 1
-                raise IommuFault(device, a, size - pos, write, "injected fault")
-            n = min(size - pos, PAGE_SIZE - off)
+                raise IommuFault(device, a, end - a, write, "injected fault")
+            n = end - a
+            if n > PAGE_SIZE - off:
+                n = PAGE_SIZE - off
             phys = phys_page * PAGE_SIZE + off
-            if out and out[-1][0] + out[-1][1] == phys:
-                out[-1] = (out[-1][0], out[-1][1] + n)
+            if cur_len and cur + cur_len == phys:
+                cur_len += n
             else:
-                out.append((phys, n))
-            pos += n
+                if cur_len:
+                    out.append((cur, cur_len))
+                cur, cur_len = phys, n
+            a += n
+        if cur_len:
+            out.append((cur, cur_len))
         return out

@@ -204,6 +204,9 @@ class AddressSpace:
 
     def is_ram(self, addr: int, n: int = 1) -> bool:
         """True when every byte of [addr, addr+n) is RAM (possibly across regions)."""
+        r = self.find(addr)
+        if type(r) is RamRegion and addr + n <= r.base + r.size:
+            return True  # inside one RAM region (every DMA piece): no piece walk
         try:
             for _ in self._ram_pieces(addr, n, "check"):
                 pass

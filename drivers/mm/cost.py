@@ -33,7 +33,7 @@ def op(kernel: Kernel, name: str, count: int = 1) -> None:
 
 def flush(kernel: Kernel) -> None:
     """Charge everything accumulated by the current process now (blocks in simulated time)."""
-    proc = kernel.sim.current
+    proc = kernel.sim._current
     if proc is None:
         return
     acc: dict[str, int] | None = proc.data.get(_KEY)
@@ -46,14 +46,17 @@ def flush(kernel: Kernel) -> None:
         return
     # The same accounting as one cpu.op(name, count) per name, with a single sleep.
     cpu = kernel.cpu
+    op_cycles = cpu.op_cycles
+    counts = cpu.op_counts
+    charged = cpu.op_cycles_charged
     total = 0.0
     for name, count in items:
-        try:
-            c = cpu.op_cycles[name] * count
-        except KeyError:
-            raise KeyError(f"no cycle cost named {name!r} in the platform preset") from None
-        cpu.op_counts[name] += count
-        cpu.op_cycles_charged[name] += int(c)
+        cycles = op_cycles.get(name)
+        if cycles is None:
+            raise KeyError(f"no cycle cost named {name!r} in the platform preset")
+        c = cycles * count
+        counts[name] += count
+        charged[name] += int(c)
         total += c
     cpu.charge(total)
 
