@@ -502,15 +502,18 @@ module ptdma_engine #(
     wire        perf_run = !r_perf_freeze;
 
 
-    // tail overrun check (ERR_INFO.SW_TAIL_OVERRUN): the new TAIL moved past HEAD
-    wire [31:0] new_tail = (r_tail & ~wmask) | (wdata & wmask);
-    wire [31:0] out_before = ((r_tail - head) & ring_mask) >> 5;
-    wire [31:0] advance = ((new_tail - r_tail) & ring_mask) >> 5;
+    // tail overrun check (ERR_INFO.SW_TAIL_OVERRUN): the new TAIL moved past HEAD. The
+    // register block stores TAIL in the cycle its write strobe rises, so the old value is
+    // the one of the previous cycle (tail_q).
+    reg  [31:0] tail_q;
+    wire [31:0] out_before = ((tail_q - head) & ring_mask) >> 5;
+    wire [31:0] advance = ((r_tail - tail_q) & ring_mask) >> 5;
     wire [31:0] ring_entries = 32'd1 << ring_log2;
 
     always @(posedge clk) begin
         if (rst) begin
             state <= S_IDLE;
+            tail_q <= 32'd0;
             idle_cycles <= 32'd0;
             cnt <= 32'd0;
             run <= 1'b0;
@@ -622,6 +625,7 @@ module ptdma_engine #(
             wb_nbeats <= 2'd0;
         end else begin
             cycle <= cycle + 32'd1;
+            tail_q <= r_tail;
             set_cmpl <= 1'b0;
             set_err <= 1'b0;
             set_stop <= 1'b0;
@@ -641,7 +645,8 @@ module ptdma_engine #(
             end
             if (w_tail) begin
                 if (perf_run) pc_doorbells <= pc_doorbells + 64'd1;
-                if (out_before + advance >= ring_entries) ei_tail_overrun <= 1'b1;
+                if (advance != 32'd0 && out_before + advance >= ring_entries)
+                    ei_tail_overrun <= 1'b1;
             end
             if (ei_w1c_err) err_latch <= 6'd0;  // releases the first-error latch
             if (abort_wr) abort_pending <= 1'b1;

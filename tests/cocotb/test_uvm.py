@@ -47,6 +47,16 @@ def test_uvm(case: str) -> None:
     _run(case)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="model: an aborted stream keeps its engine-cap/NUMA bandwidth reservation, so the "
+    "next descriptor waits for the aborted bytes (hdl_model/ptdma_engine.py abort/_stream_end)",
+)
+def test_uvm_copy_after_abort() -> None:
+    """After ABORT and recovery, the next copy's duration matches (twin vs model)."""
+    _run("PtdmaAbortThenCopyTest")
+
+
 def test_uvm_random_64bit() -> None:
     """The random stream on a 64-bit datapath (8 beats per line)."""
     _run("PtdmaRandomTest", seed=2, data_w=64)

@@ -22,6 +22,7 @@ from emulator.platform import Platform
 from .bench import PtdmaBench
 from .uvm_env import (
     AbortSeq,
+    AbortThenCopySeq,
     ClockGateSeq,
     CoalSeq,
     ErrorSeq,
@@ -31,6 +32,7 @@ from .uvm_env import (
     PtdmaEnv,
     PtdmaSeq,
     RandomStreamSeq,
+    RegisterSemanticsSeq,
     TimeoutSeq,
     WrapSeq,
     WriteBackSeq,
@@ -124,12 +126,22 @@ class PtdmaAbortTest(PtdmaBaseTest):
 
 @pyuvm.test()
 class PtdmaRingTest(PtdmaBaseTest):
-    """8-entry ring wrapping, coalescing, write-back records, clock gating, pause/resume."""
+    """8-entry ring wrapping, coalescing, write-back records, clock gating, pause/resume,
+    register and interrupt semantics (§9 C, D)."""
 
     ring_log2 = 3
 
     def sequences(self) -> list[PtdmaSeq]:
-        return [WrapSeq("wrap"), CoalSeq("coal"), WriteBackSeq("wb"), ClockGateSeq("gate")]
+        return [WrapSeq("wrap"), CoalSeq("coal"), WriteBackSeq("wb"), ClockGateSeq("gate"),
+                RegisterSemanticsSeq("regs")]
+
+
+@pyuvm.test()
+class PtdmaAbortThenCopyTest(PtdmaBaseTest):
+    """A copy right after an ABORT takes its normal time (model regression check)."""
+
+    def sequences(self) -> list[PtdmaSeq]:
+        return [AbortThenCopySeq("abort_then_copy")]
 
 
 @pyuvm.test()

@@ -938,6 +938,25 @@ class AbortSeq(PtdmaSeq):
         await self.sb.wait_idle()
 
 
+class AbortThenCopySeq(PtdmaSeq):
+    """ABORT a long copy, recover, then copy again at once: the next descriptor's timing
+    must not depend on the aborted stream (a regression check for the model, whose cut
+    stream kept its bandwidth reservation)."""
+
+    async def body(self) -> None:
+        w = self.bench.data_w // 8
+        src, dst = self.make_buffers(96 * 1024, 0, 0, 1, 0)
+        spec = CopySpec(src, dst, 96 * 1024)
+        self.sb.loose_window(spec)
+        await self.submit([spec])
+        await Timer(2500, unit="ns")
+        await self.wreg("Q_ABORT", 1)
+        await self.sb.wait_idle()
+        await self.recover()
+        await self.submit([self.random_spec(w, 1024)])
+        await self.sb.checkpoint(self, "abort-then-copy")
+
+
 class WrapSeq(PtdmaSeq):
     """More descriptors than ring entries, in batches up to N-1: HEAD wraps by masking."""
 
@@ -1015,6 +1034,47 @@ class ClockGateSeq(PtdmaSeq):
         await self.sb.checkpoint(self, "paused")
         await self.wreg("Q_CONTROL", self.ring().control(True))
         await self.sb.checkpoint(self, "resumed")
+
+
+class RegisterSemanticsSeq(PtdmaSeq):
+    """§9 C/D register behaviours against the model: INT_STATUS latches with INT_ENABLE = 0
+    (polled path) and enabling raises exactly one MSI edge; W1C clears only written bits;
+    IRQ_MASK; a HEAD write while running is ignored and flagged (ERR_INFO.SW_HEAD_WRITE);
+    a TAIL moved past HEAD is flagged (ERR_INFO.SW_TAIL_OVERRUN)."""
+
+    async def body(self) -> None:
+        w = self.bench.data_w // 8
+        ring = self.ring()
+        await self.wreg("Q_INT_ENABLE", 0)
+        await self.submit([self.random_spec(w, 2048) for _ in range(2)])
+        await self.sb.checkpoint(self, "polled-latch")
+        await self.wreg("Q_INT_ENABLE", 0x3)  # the line rises now: one MSI
+        await self.sb.checkpoint(self, "enable-edge")
+        await self.wreg("Q_INTERRUPT_STATUS", 0x1)  # clears COMPLETION only (EMPTY stays)
+        await self.wreg("Q_INT_ENABLE", 0xF)  # EMPTY_QUEUE enabled: another edge
+        await self.sb.checkpoint(self, "w1c-partial")
+        await self.wreg("Q_INTERRUPT_STATUS", 0xF)
+        await self.wreg("IRQ_MASK", 1)
+        await self.submit([self.random_spec(w, 1024)])
+        await self.sb.checkpoint(self, "masked")
+        await self.wreg("IRQ_MASK", 0)  # unmasked: the pending status raises the line
+        await self.sb.checkpoint(self, "unmasked")
+        await self.wreg("Q_INTERRUPT_STATUS", 0xF)
+        await self.wreg("Q_INT_ENABLE", 0x3)
+        # HEAD written while running: ignored, flagged
+        src, dst = self.make_buffers(32768, 0, 0, 1, 0)
+        await self.submit([CopySpec(src, dst, 32768)])
+        await Timer(600, unit="ns")
+        await self.sb.safe_point()
+        await self.wreg("Q_HEAD_LO", (ring.slot_addr(ring.tail + 3)) & 0xFFFF_FFFF)
+        await self.sb.checkpoint(self, "head-write-running")
+        # TAIL past HEAD with RUN = 0: flagged; then TAIL back to HEAD (empty ring)
+        await self.wreg("Q_CONTROL", ring.control(False))
+        await self.wreg("Q_TAIL_LO", ring.slot_addr(ring.tail - 1) & 0xFFFF_FFFF)
+        await self.wreg("Q_TAIL_LO", ring.tail_addr & 0xFFFF_FFFF)
+        await self.sb.checkpoint(self, "tail-overrun")
+        await self.wreg("Q_CONTROL", ring.control(True))
+        await self.wreg("Q_INTERRUPT_STATUS", 0xF)
 
 
 class TimeoutSeq(PtdmaSeq):
