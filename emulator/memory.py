@@ -278,6 +278,12 @@ class AddressSpace:
                 else:
                     dchunk[dcoff : dcoff + n] = schunk[scoff : scoff + n]
                 return
+        self._copy_general(dst, src, n)
+
+    def _copy_general(self, dst: int, src: int, n: int) -> None:
+        """``copy`` for any ranges: split at region and chunk boundaries, overlap-safe."""
+        if n <= 0:
+            return
         src_pieces = list(self._ram_pieces(src, n, "read"))
         dst_pieces = list(self._ram_pieces(dst, n, "write"))
         if src < dst < src + n or dst < src < dst + n:  # overlapping: go through a temp copy
