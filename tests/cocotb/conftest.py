@@ -1,36 +1,7 @@
-"""Print the scoreboard and functional-coverage summaries of this session's cocotb runs."""
+"""Session summary of the cocotb runs (the hook lives in ``coverage_report``)."""
 
 from __future__ import annotations
 
-import json
-import time
-from typing import Any
+from .coverage_report import pytest_terminal_summary
 
-from .simrun import BUILD_ROOT
-
-_SESSION_START = time.time()
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Per-run scoreboard lines, then the coverage merged over every pyuvm run."""
-    files = sorted(
-        p for p in BUILD_ROOT.glob("*/coverage.txt") if p.stat().st_mtime >= _SESSION_START
-    )
-    if not files:
-        return
-    from .tb.uvm_env import format_coverage
-
-    tr = terminalreporter
-    tr.section("PTDMA twin: pyuvm scoreboard and functional coverage")
-    merged: dict[str, dict[str, int]] = {}
-    for p in files:
-        tr.write_line(f"[{p.parent.name}] {p.read_text().splitlines()[0]}")
-        j = p.with_suffix(".json")
-        if j.exists():
-            for name, hits in json.loads(j.read_text()).items():
-                acc = merged.setdefault(name, {})
-                for k, v in hits.items():
-                    acc[k] = acc.get(k, 0) + v
-    tr.write_line(f"functional coverage merged over {len(files)} run(s):")
-    for ln in format_coverage(merged):
-        tr.write_line("  " + ln)
+__all__ = ["pytest_terminal_summary"]
