@@ -25,26 +25,38 @@ def test_body_on_python_model() -> None:
 @pytest.mark.skipif(not have_simulator(), reason="HDL simulator not installed")
 def test_body_on_verilog_twin() -> None:
     """The same body over the twin (lockstep co-simulation); same observable results."""
-    out = BUILD_ROOT / f"coval-{simulator()}" / "result.json"
+    _compare_backends(N_PAGES)
+
+
+@pytest.mark.cocotb
+@pytest.mark.slow
+@pytest.mark.skipif(not have_simulator(), reason="HDL simulator not installed")
+def test_body_on_verilog_twin_many_pages() -> None:
+    """Longer co-validation: 32 pages, 32 folios, 64 migrated pages."""
+    _compare_backends(32, seed=2)
+
+
+def _compare_backends(n_pages: int, seed: int = 1) -> None:
+    out = BUILD_ROOT / f"coval-{n_pages}-{simulator()}" / "result.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.unlink(missing_ok=True)
     run_sim(
-        "coval",
+        f"coval-{n_pages}",
         "tests.cocotb.tb.tb_covalidate",
         parameters=preset_parameters(),
-        extra_env={"PTDMA_SEED": "1", "PTDMA_COVAL_OUT": str(out),
-                   "PTDMA_COVAL_PAGES": str(N_PAGES)},
+        extra_env={"PTDMA_SEED": str(seed), "PTDMA_COVAL_OUT": str(out),
+                   "PTDMA_COVAL_PAGES": str(n_pages)},
     )
     twin = json.loads(out.read_text())
-    model = dataclasses.asdict(copy_pages_body(python_backend(seed=1), N_PAGES, N_PAGES,
-                                               2 * N_PAGES))
+    model = dataclasses.asdict(copy_pages_body(python_backend(seed=seed), n_pages, n_pages,
+                                               2 * n_pages))
     got = twin["result"]
     # functional results agree exactly; MSI counts are timing-dependent (edges coalesce
     # while a handler runs) and only bounded
     for key in ("irq_order", "polled_status", "dcbm_rc", "dcbm_migrated", "move_pages_rc",
                 "late_completions"):
         assert got[key] == model[key], f"{key}: twin {got[key]} model {model[key]}"
-    assert got["msis"] >= N_PAGES and twin["msis"] == got["msis"]
+    assert got["msis"] >= n_pages and twin["msis"] == got["msis"]
     # the whole body's simulated time: same latencies on both sides, so within 5 % (the
     # per-descriptor tolerance of the pyuvm scoreboard, see TimingTolerance)
     assert abs(got["elapsed_ps"] - model["elapsed_ps"]) <= 0.05 * model["elapsed_ps"], (
