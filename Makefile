@@ -57,6 +57,7 @@ lint: setup
 
 regs: setup
 	$(PY) -m hdl_model.regmap_gen
+	$(PY) -m hdl_model.rtl_gen
 
 clean:
 	rm -rf $(VENV) build sim_build .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -99,6 +99,7 @@ QS_EMPTY = _mask("Q_STATUS", "EMPTY")
 QS_HALTED = _mask("Q_STATUS", "HALTED")
 QS_DONE = REG_BY_NAME["Q_STATUS"].field("DESC_COMPLETED")
 QS_DONE_ONE = 1 << QS_DONE.lsb  # +1 in the completed-count field (wraps mod 2^16 at bit 31)
+_QS_STORED = QS_ERR.mask | QS_DONE.mask  # the Q_STATUS bits kept in storage (the rest is live)
 assert QS_DONE.msb == 31
 EXT_CMPL_WB = _mask("Q_EXT_CTRL", "CMPL_WB_EN")
 EXT_DESC_WB = _mask("Q_EXT_CTRL", "DESC_WB_EN")
@@ -381,17 +382,19 @@ class PtdmaEngine:
             if old & HALTED:  # restart after a halt: forget the failed descriptor
                 self.jobs = [j for j in self.jobs if not j.finished]
         self._v[O_CONTROL] = new
-        if (old ^ new) & (RUN | HALTED):
+        if (old ^ new) & (RUN | HALTED) and self._tracing:
             self._note("run" if new & RUN else "stop", control=new)
         if new & RUN:
             self._kick()
-        self._wave()
+        if self._vcd_on:
+            self._wave()
         return new
 
     def _w_tail(self, old: int, new: int, written: int) -> int:
         """TAIL: a doorbell; a TAIL that passes HEAD is flagged (ERR_INFO.SW_TAIL_OVERRUN)."""
         self.counters.doorbells += 1
-        self._perf_add("doorbells", 1)
+        if not self._v[O_PERF_CTRL] & PERF_FREEZE:  # _perf_add("doorbells", 1)
+            self.perf["doorbells"] += 1
         moved = self._occupancy(old, new)
         if moved and self._occupancy(self._v[O_HEAD], old) + moved >= self._ring_bytes() // 32:
             self._v[O_ERR_INFO] |= EI_TAIL_OVERRUN
@@ -405,7 +408,8 @@ class PtdmaEngine:
             self._note("doorbell", tail=new)
         if self._v[O_CONTROL] & RUN:
             self._kick()
-        self._wave()
+        if self._vcd_on:
+            self._wave()
         return new
 
     def _w_head(self, old: int, new: int, written: int) -> int:
@@ -429,7 +433,8 @@ class PtdmaEngine:
         """INT_ENABLE: the IRQ line may rise (one MSI per edge; the driver's enable at exit)."""
         self._v[O_INT_ENABLE] = new
         self._update_irq()
-        self._wave()
+        if self._vcd_on:
+            self._wave()
         return new
 
     def _w_irq_mask(self, old: int, new: int, written: int) -> int:
@@ -447,7 +452,8 @@ class PtdmaEngine:
             self._v[O_Q_STATUS] = QS_ERR.put(self._v[O_Q_STATUS], 0)
         self._v[O_INT_STATUS] = new
         self._update_irq()
-        self._wave()
+        if self._vcd_on:
+            self._wave()
         return new
 
     def _w_abort(self, old: int, new: int, written: int) -> int:
@@ -463,7 +469,7 @@ class PtdmaEngine:
         return new
 
     def _r_q_status(self, stored: int) -> int:
-        v = stored & (QS_ERR.mask | QS_DONE.mask)
+        v = stored & _QS_STORED
         if self.busy:
             v |= QS_BUSY
         if self._v[O_HEAD] == self._v[O_TAIL]:
@@ -518,11 +524,14 @@ class PtdmaEngine:
 
     def _update_irq(self) -> None:
         """IRQ line = OR(INT_STATUS & INT_ENABLE) & ~IRQ_MASK; one MSI per 0 -> 1 edge."""
-        line = self._line()
+        v = self._v
+        line = bool(v[O_INT_STATUS] & v[O_INT_ENABLE] & INT_ALL) and not v[O_IRQ_MASK] & 1
         if line and not self.irq_line:
             self.counters.irqs += 1
-            self._perf_add("irqs", 1)
-            self._note("msi", int_status=self._v[O_INT_STATUS])
+            if not v[O_PERF_CTRL] & PERF_FREEZE:  # _perf_add("irqs", 1)
+                self.perf["irqs"] += 1
+            if self._tracing:
+                self._note("msi", int_status=v[O_INT_STATUS])
             self.platform.irq.raise_msi(self.vector)
         self.irq_line = line
 
@@ -563,7 +572,12 @@ class PtdmaEngine:
     @property
     def busy(self) -> bool:
         """A descriptor is being fetched or executed (Q_STATUS.BUSY)."""
-        return self.fetching is not None or any(not j.finished for j in self.jobs)
+        if self.fetching is not None:
+            return True
+        for j in self.jobs:
+            if not j.finished:
+                return True
+        return False
 
     def _max_inflight(self) -> int:
         return len(self.lanes) if self._v[O_EXT_CTRL] & EXT_OOO else 1
@@ -966,6 +980,8 @@ class PtdmaEngine:
         job.finished = True
         job.hung = False
         self._idle_since = now
+        if job.outcome != "done" and job.plan is not None:
+            job.plan.release(job.bytes_read)  # a cut stream frees the bandwidth it did not use
         self.seq = (self.seq + 1) & 0xFFFF
         c = self.counters
         c.bytes_read += job.bytes_read

@@ -103,6 +103,9 @@ class EngineTiming:
         plan = StreamPlan(
             start, nbytes, src_addr, rd, wr, tuple(carriers), self.params.engine_cap_gbps, tr.end
         )
+        plan.reserved = tuple(
+            (r, begin, r.busy_until) for r, (begin, _) in zip(resources, carriers[1:], strict=True)
+        )
         if verify and plan.line_done(plan.n_lines - 1) != tr.end:
             raise AssertionError("line-level closed form disagrees with NumaTiming.stream")
         return plan
@@ -120,6 +123,7 @@ class StreamPlan:
         "n_lines",
         "nbytes",
         "rd_lat",
+        "reserved",
         "start",
         "wr_lat",
     )
@@ -142,6 +146,8 @@ class StreamPlan:
         self.lat = rd_lat + wr_lat
         self.carriers = carriers
         self.cap_gbps = cap_gbps
+        # (resource, reservation begin, reservation end) made for this stream, see release()
+        self.reserved: tuple[tuple[BandwidthResource, int, int], ...] = ()
         self.first_line = min(nbytes, LINE - (src_addr % LINE))
         rest = nbytes - self.first_line
         self.n_lines = (1 + -(-rest // LINE)) if nbytes else 0
@@ -194,3 +200,17 @@ class StreamPlan:
         """Time beyond the cap-paced ideal (waiting for read slots or shared bandwidth)."""
         ideal = self.start + self.lat + bytes_time_ps(self.nbytes, self.cap_gbps)
         return max(0, self.end - ideal) if self.nbytes else 0
+
+    def release(self, moved: int) -> None:
+        """The stream was cut after ``moved`` bytes (error, abort, timeout): give back the
+        bandwidth it reserved for the rest, on every resource nobody reserved after it."""
+        for r, begin, end in self.reserved:
+            if r.busy_until != end:
+                continue  # a later stream is queued behind this one: keep the order
+            used = bytes_time_ps(moved, r.gbps)
+            new_end = begin + used
+            if new_end < end:
+                r.busy_until = new_end
+                r.busy_ps -= end - new_end
+                r.bytes_carried -= self.nbytes - moved
+        self.reserved = ()

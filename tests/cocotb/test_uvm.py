@@ -47,11 +47,6 @@ def test_uvm(case: str) -> None:
     _run(case)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="model: an aborted stream keeps its engine-cap/NUMA bandwidth reservation, so the "
-    "next descriptor waits for the aborted bytes (hdl_model/ptdma_engine.py abort/_stream_end)",
-)
 def test_uvm_copy_after_abort() -> None:
     """After ABORT and recovery, the next copy's duration matches (twin vs model)."""
     _run("PtdmaAbortThenCopyTest")
