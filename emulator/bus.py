@@ -47,12 +47,12 @@ class MmioBus:
         """Register a device window at ``base``."""
         region = MmioRegion(name, base, size, handler)
         self.space.add(region)
-        self._windows.clear()
+        self._windows_key = -1  # every memoized window is re-resolved
         return region
 
     def unmap(self, region: MmioRegion) -> None:
         self.space.remove(region)
-        self._windows.clear()
+        self._windows_key = -1
 
     # ------------------------------------------------------------ raw dispatch
     def _check(self, addr: int, size: int) -> None:
@@ -75,7 +75,9 @@ class MmioBus:
         """Perform a register read now, without timing (device side of the access)."""
         if size not in (1, 2, 4, 8) or addr % size:
             raise BusError(addr, size, f"misaligned {size}-byte MMIO access")
-        region = self._window(addr, size, "MMIO read")
+        return self._read_at(self._window(addr, size, "MMIO read"), addr, size)
+
+    def _read_at(self, region: MmioRegion, addr: int, size: int) -> int:
         value = int(region.handler.mmio_read(addr - region.base, size)) & ((1 << (8 * size)) - 1)
         self.reads += 1
         for obs in self.observers:
@@ -86,7 +88,9 @@ class MmioBus:
         """Perform a register write now, without timing."""
         if size not in (1, 2, 4, 8) or addr % size:
             raise BusError(addr, size, f"misaligned {size}-byte MMIO access")
-        region = self._window(addr, size, "MMIO write")
+        self._write_at(self._window(addr, size, "MMIO write"), addr, size, value)
+
+    def _write_at(self, region: MmioRegion, addr: int, size: int, value: int) -> None:
         self.writes += 1
         for obs in self.observers:
             obs(MmioAccess(self.sim.now, "W", addr, size, value, region.name))
@@ -103,9 +107,13 @@ class MmioBus:
             return self.dispatch_read(addr, size)
         rtt = int(self.params.read_round_trip_ns * NS)
         half = rtt // 2
-        self._window(addr, size, "MMIO read")  # fail before spending time
+        region = self._window(addr, size, "MMIO read")  # fail before spending time
         sim.sleep(half)
-        value = self.dispatch_read(addr, size)
+        if size not in (1, 2, 4, 8) or addr % size:
+            raise BusError(addr, size, f"misaligned {size}-byte MMIO access")
+        if self._windows_key != len(self.space._regions):  # the map changed meanwhile
+            region = self._window(addr, size, "MMIO read")
+        value = self._read_at(region, addr, size)
         sim.sleep(rtt - half)
         return value
 
@@ -115,9 +123,13 @@ class MmioBus:
         if sim._current is None:
             self.dispatch_write(addr, size, value)
             return
-        self._window(addr, size, "MMIO write")
+        region = self._window(addr, size, "MMIO write")
         sim.sleep(int(self.params.posted_write_ns * NS))
-        self.dispatch_write(addr, size, value)
+        if size not in (1, 2, 4, 8) or addr % size:
+            raise BusError(addr, size, f"misaligned {size}-byte MMIO access")
+        if self._windows_key != len(self.space._regions):  # the map changed meanwhile
+            region = self._window(addr, size, "MMIO write")
+        self._write_at(region, addr, size, value)
 
     # Kernel-style names (include/asm-generic/io.h).
     def ioread32(self, addr: int) -> int:

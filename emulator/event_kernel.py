@@ -18,6 +18,8 @@ from greenlet import greenlet
 
 _heappush = heapq.heappush
 _heappop = heapq.heappop
+# A heap entry: (time, priority, seq, Event or None, callback, args).
+_Entry = tuple[int, int, int, "Event | None", Callable[..., Any], tuple[Any, ...]]
 
 # Time units, in picoseconds.
 PS = 1
@@ -126,7 +128,10 @@ class Simulator:
         self.now: int = 0
         self.seed = seed
         self.rng = np.random.default_rng(seed)
-        self._heap: list[tuple[int, int, int, Event]] = []
+        # Entries (time, priority, seq, event or None, callback, args): C-level tuple
+        # comparisons, and seq is unique, so the order is exactly Event.__lt__'s. Internal
+        # wake-ups that can never be cancelled carry no Event object (``_post``).
+        self._heap: list[_Entry] = []
         self._seq = 0
         self._until: int | None = None
         self._main: greenlet | None = None
@@ -153,10 +158,16 @@ class Simulator:
         self._seq = seq = self._seq + 1
         t = int(time)
         ev = Event(t, priority, seq, callback, args)
-        # The heap holds (time, priority, seq, event) tuples: C-level comparisons, and seq is
-        # unique, so the order is exactly Event.__lt__'s.
-        _heappush(self._heap, (t, priority, seq, ev))
+        _heappush(self._heap, (t, priority, seq, ev, callback, args))
         return ev
+
+    def _post(
+        self, time: int, callback: Callable[..., Any], args: tuple[Any, ...], priority: int = 0
+    ) -> None:
+        """``schedule_at`` for the kernel's own wake-ups, which are never cancelled: the same
+        place in the order (one sequence number), no ``Event`` handle."""
+        self._seq = seq = self._seq + 1
+        _heappush(self._heap, (time, priority, seq, None, callback, args))
 
     @staticmethod
     def cancel(event: Event) -> None:
@@ -165,9 +176,12 @@ class Simulator:
     def peek(self) -> int | None:
         """Time of the next live event, or None when idle."""
         heap = self._heap
-        while heap and heap[0][3].cancelled:
+        while heap:
+            ev = heap[0][3]
+            if ev is None or not ev.cancelled:
+                return heap[0][0]
             _heappop(heap)
-        return heap[0][0] if heap else None
+        return None
 
     @property
     def idle(self) -> bool:
@@ -178,12 +192,12 @@ class Simulator:
         """Run the next live event; False when there is none."""
         heap = self._heap
         while heap:
-            ev = _heappop(heap)[3]
-            if ev.cancelled:
+            t, _, _, ev, callback, args = _heappop(heap)
+            if ev is not None and ev.cancelled:
                 continue
-            self.now = ev.time
+            self.now = t
             self.events_processed += 1
-            ev.callback(*ev.args)
+            callback(*args)
             return True
         return False
 
@@ -193,12 +207,28 @@ class Simulator:
         *,
         condition: Callable[[], bool] | None = None,
         max_events: int | None = None,
+        until_finished: Process | None = None,
     ) -> int:
         """Run events until idle, until time ``until`` (inclusive), or until ``condition()``.
 
         Returns the number of events processed. With ``until`` the clock ends exactly at
         ``until`` even if the heap empties earlier, like gem5's ``simulate(ticks)``.
+        ``until_finished=proc`` is ``condition=lambda: proc.finished`` without a call per
+        event.
         """
+        if until_finished is not None:
+            if condition is not None:
+                raise SimulationError("pass condition or until_finished, not both")
+            return self._run(until, None, max_events, until_finished)
+        return self._run(until, condition, max_events, None)
+
+    def _run(
+        self,
+        until: int | None,
+        condition: Callable[[], bool] | None,
+        max_events: int | None,
+        proc: Process | None,
+    ) -> int:
         if self._current is not None:
             raise SimulationError("Simulator.run() called from inside a process")
         self._main = greenlet.getcurrent()
@@ -211,21 +241,30 @@ class Simulator:
             while True:
                 if condition is not None and condition():
                     break
+                if proc is not None and proc.finished:
+                    break
                 if max_events is not None and n >= max_events:
                     break
-                while heap and heap[0][3].cancelled:
+                while heap:
+                    ev = heap[0][3]
+                    if ev is None or not ev.cancelled:
+                        break
                     pop(heap)
-                if not heap:
+                else:
                     break
-                t = heap[0][0]
-                if until is not None and t > until:
+                if until is not None and heap[0][0] > until:
                     break
-                ev = pop(heap)[3]
+                t, _, _, _, callback, args = pop(heap)
                 self.now = t
                 self.events_processed += 1
-                ev.callback(*ev.args)
+                callback(*args)
                 n += 1
-            if until is not None and self.now < until and (condition is None or not condition()):
+            if (
+                until is not None
+                and self.now < until
+                and (condition is None or not condition())
+                and (proc is None or not proc.finished)
+            ):
                 self.now = until
         finally:
             self._until = None
@@ -251,9 +290,11 @@ class Simulator:
         priority: int = 0,
     ) -> Process:
         """Create a process that starts ``delay`` ps from now on CPU ``core``."""
+        if delay < 0:
+            raise SimulationError(f"negative delay {delay}")
         label = name or str(getattr(fn, "__name__", "process"))
         proc = Process(self, fn, args, label, core)
-        self.schedule(delay, self._resume, proc, None, priority=priority)
+        self._post(self.now + int(delay), self._resume, (proc, None), priority)
         return proc
 
     @property
@@ -312,13 +353,16 @@ class Simulator:
         until = self._until
         if until is None or target <= until:
             heap = self._heap
-            while heap and heap[0][3].cancelled:
+            while heap:
+                ev = heap[0][3]
+                if ev is None or not ev.cancelled:
+                    break
                 _heappop(heap)
             if not heap or heap[0][0] > target:
                 self.now = target
                 self.fast_forwards += 1
                 return
-        self.schedule_at(target, self._resume, proc, None)
+        self._post(target, self._resume, (proc, None))
         self._switch_out()
 
     def sleep_until(self, time: int) -> None:
@@ -327,7 +371,7 @@ class Simulator:
     def yield_now(self) -> None:
         """Let every other event scheduled for this instant run first (cond_resched())."""
         proc = self.require_process()
-        self.schedule(0, self._resume, proc, None, priority=1)
+        self._post(self.now, self._resume, (proc, None), 1)
         self._switch_out()
 
     def waiter(self) -> Waiter:
@@ -356,7 +400,8 @@ class Waiter:
             return False
         self.fired = True
         self.value = value
-        self.sim.schedule(0, self.sim._resume, self.proc, value)
+        sim = self.sim
+        sim._post(sim.now, sim._resume, (self.proc, value))
         return True
 
     def wait(self, timeout: int | None = None) -> bool:

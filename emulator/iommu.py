@@ -70,15 +70,23 @@ class Iommu:
     """The platform IOMMU; one domain per device."""
 
     def __init__(self, mode: str = "off") -> None:
-        if mode not in IOMMU_MODES:
-            raise ValueError(f"IOMMU mode {mode!r} not in {IOMMU_MODES}")
+        self._mode = "off"
+        self.translating = False  # mode == "translated", kept as a plain attribute (hot path)
         self.mode = mode
         self.domains: dict[str, IommuDomain] = {}
         self.injected: list[InjectedIommuFault] = []  # armed faults (fault injection)
 
     @property
-    def translating(self) -> bool:
-        return self.mode == "translated"
+    def mode(self) -> str:
+        """"off" | "passthrough" | "translated"."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, mode: str) -> None:
+        if mode not in IOMMU_MODES:
+            raise ValueError(f"IOMMU mode {mode!r} not in {IOMMU_MODES}")
+        self._mode = mode
+        self.translating = mode == "translated"
 
     def domain(self, device: str) -> IommuDomain:
         d = self.domains.get(device)

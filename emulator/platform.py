@@ -112,7 +112,7 @@ class Platform:
     def call(self, fn: Callable[..., Any], *args: Any, core: int = 0) -> Any:
         """Run ``fn(*args)`` as a process to completion and return its result."""
         proc = self.spawn(fn, *args, core=core)
-        self.sim.run_until(lambda: proc.finished)
+        self.sim.run(until_finished=proc)
         if not proc.finished:
             raise RuntimeError(f"{proc} blocked forever (nothing left to run)")
         if proc.exception is not None:

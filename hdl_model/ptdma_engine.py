@@ -572,12 +572,7 @@ class PtdmaEngine:
     @property
     def busy(self) -> bool:
         """A descriptor is being fetched or executed (Q_STATUS.BUSY)."""
-        if self.fetching is not None:
-            return True
-        for j in self.jobs:
-            if not j.finished:
-                return True
-        return False
+        return self.fetching is not None or any(not j.finished for j in self.jobs)
 
     def _max_inflight(self) -> int:
         return len(self.lanes) if self._v[O_EXT_CTRL] & EXT_OOO else 1
