@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import json
+import multiprocessing
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -149,6 +153,14 @@ def scenarios(
     return out
 
 
+def _run_point_task(task: tuple[str, str, int, int, int, str, int | None]) -> SweepPoint:
+    """One point in a worker process; the previous point's machine is collected first (its
+    RAM is only reachable through reference cycles), so a worker holds one machine at a time."""
+    gc.collect()
+    fs, mig, c, seed, total, dcbm_version, batch_limit = task
+    return run_point(fs, mig, c, seed, total, dcbm_version=dcbm_version, batch_limit=batch_limit)
+
+
 def run_sweep(
     folio_sizes: Sequence[str],
     migrators: Sequence[str],
@@ -159,19 +171,32 @@ def run_sweep(
     dcbm_version: str = "v3",
     batch_limit: int | None = None,
     progress: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> list[SweepRow]:
-    rows: list[SweepRow] = []
-    for fs, mig, c in scenarios(folio_sizes, migrators, counts):
-        pts = []
-        for i in range(runs):
-            pts.append(
-                run_point(
-                    fs, mig, c, seed + i, total, dcbm_version=dcbm_version, batch_limit=batch_limit
-                ).gbps
-            )
+    """Every point, ``runs`` seeded runs each; with ``jobs`` > 1 the runs are spread over that
+    many worker processes (each run depends only on its seed: the same rows either way)."""
+    points = scenarios(folio_sizes, migrators, counts)
+    tasks = [(fs, mig, c, seed + i, total, dcbm_version, batch_limit)
+             for fs, mig, c in points for i in range(runs)]
+    gbps: dict[int, float] = {}
+    if jobs <= 1:
+        for k, task in enumerate(tasks):
+            gbps[k] = _run_point_task(task).gbps
             if progress is not None:
-                progress(f"{fs} {mig} x{c} run {i + 1}/{runs}")
-        rows.append(SweepRow(fs, mig, c, summarize(pts)))
+                progress(f"{task[0]} {task[1]} x{task[2]} run {k % runs + 1}/{runs}")
+    else:
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = {pool.submit(_run_point_task, task): k for k, task in enumerate(tasks)}
+            for fut in as_completed(futures):
+                k = futures[fut]
+                gbps[k] = fut.result().gbps
+                if progress is not None:
+                    task = tasks[k]
+                    progress(f"{task[0]} {task[1]} x{task[2]} run {k % runs + 1}/{runs}")
+    rows: list[SweepRow] = []
+    for j, (fs, mig, c) in enumerate(points):
+        rows.append(SweepRow(fs, mig, c, summarize([gbps[j * runs + i] for i in range(runs)])))
     return rows
 
 
@@ -316,6 +341,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             args.dcbm_version,
             args.batch_limit,
             lambda what: bar.update(task, advance=1, description=what),
+            jobs=max(1, args.jobs),
         )
     print_table(console, rows, counts, total, args.dcbm_version)
     if args.json:
@@ -350,6 +376,13 @@ def register(sub: Any) -> None:
         type=int,
         default=None,
         help="NR_MAX_BATCHED_MIGRATION for mtcopy/dcbm (default: the whole request)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes, one run each at a time (default: every CPU; results do not "
+        "depend on it)",
     )
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--csv", metavar="PATH")
