@@ -10,6 +10,7 @@ identical; only the interleaving of a phase's own steps is coarsened.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ def op(kernel: Kernel, name: str, count: int = 1) -> None:
         acc = proc.data.get(_KEY)
         if acc is not None:
             if count > 0:
-                acc[name] = acc.get(name, 0) + count
+                acc[name] += count  # a defaultdict(int): no .get call
             return
     if count > 0:
         kernel.cpu.op(name, count)
@@ -74,7 +75,7 @@ class deferred:
             if _KEY in proc.data and proc.data[_KEY] is not None:
                 self.outer = True  # nested: the outermost section flushes
             else:
-                proc.data[_KEY] = {}
+                proc.data[_KEY] = defaultdict(int)
         return self
 
     def __exit__(self, *exc: object) -> None:

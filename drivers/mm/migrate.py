@@ -39,6 +39,7 @@ from .folio import (
     FOLIO_CONTENT_COPIED,
     FOLIO_WAS_MAPPED,
     FOLIO_WAS_MLOCKED,
+    HPAGE_PMD_ORDER,
     MIGRATE_COPIED_FLAGS,
     Folio,
     PG_active,
@@ -56,7 +57,6 @@ from .folio import (
     folio_mapping,
     folio_test_anon,
     folio_test_large,
-    folio_test_pmd_mappable,
 )
 from .folio_copy import folio_mc_copy
 from .migrate_copy_offload import MigrateCopyOffload
@@ -200,7 +200,8 @@ class _Counters:
 
 
 def _is_thp(f: Folio) -> int:
-    return int(folio_test_large(f) and folio_test_pmd_mappable(f))
+    # folio_test_large(f) and folio_test_pmd_mappable(f): order > 0 and order >= PMD order
+    return 1 if f.order >= HPAGE_PMD_ORDER else 0
 
 
 class MigrateCore:

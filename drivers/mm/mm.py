@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bisect
 import gc
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -57,6 +58,7 @@ VM_HUGETLB = 0x0040_0000
 VM_PFNMAP = 0x400
 
 MAX_NUMNODES = 64  # CONFIG_NODES_SHIFT = 6
+_VMA_START = operator.attrgetter("start")  # the VMAs' sort key (bisect without a key list)
 _FILL_PIECE = 16 << 20  # populate's pattern fill: bytes per numpy operation (bounded buffers)
 NUMA_NO_NODE = -1
 
@@ -183,8 +185,7 @@ class MmStruct:
     # ------------------------------------------------------------------ VMAs
     def find_vma(self, addr: int) -> Vma | None:
         """``vma_lookup``: the VMA containing ``addr``."""
-        starts = [v.start for v in self.vmas]
-        i = bisect.bisect_right(starts, addr) - 1
+        i = bisect.bisect_right(self.vmas, addr, key=_VMA_START) - 1
         if i >= 0 and self.vmas[i].contains(addr):
             return self.vmas[i]
         return None
