@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import json
+import multiprocessing
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,22 +177,45 @@ def dma_net_throughput_mbps(results: Sequence[RunResult]) -> float:
     return nbytes / secs / 1e6 if secs else 0.0
 
 
+def _run_task(task: tuple[str, str, int]) -> RunResult:
+    """One run in a worker process; the previous run's machine is collected first."""
+    gc.collect()
+    config, size, seed = task
+    return run_once(config, size, seed)
+
+
 def run_experiment(
     sizes: Sequence[str],
     configs: Sequence[str],
     runs: int,
     seed: int,
     progress: Callable[[str], None] | None = None,
+    jobs: int = 1,
 ) -> list[RunResult]:
-    """Every (config, size) ``runs`` times; run i of every cell uses seed ``seed + i``."""
-    out: list[RunResult] = []
-    for size in sizes:
-        for config in configs:
-            for i in range(runs):
-                out.append(run_once(config, size, seed + i))
-                if progress is not None:
-                    progress(f"{CONFIG_LABELS[config]} {size} run {i + 1}/{runs}")
-    return out
+    """Every (config, size) ``runs`` times; run i of every cell uses seed ``seed + i``.
+
+    With ``jobs`` > 1 the runs are spread over worker processes, largest first; each run
+    depends only on its seed, so the results are the same for any ``jobs``.
+    """
+    tasks = [(config, size, seed + i) for size in sizes for config in configs for i in range(runs)]
+    results: dict[int, RunResult] = {}
+
+    def done(k: int, r: RunResult) -> None:
+        results[k] = r
+        if progress is not None:
+            progress(f"{CONFIG_LABELS[r.config]} {r.size} seed {r.seed}")
+
+    if jobs <= 1:
+        for k, task in enumerate(tasks):
+            done(k, run_once(*task))
+    else:
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
+        order = sorted(range(len(tasks)), key=lambda k: -SIZE_BYTES[tasks[k][1]])
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = {pool.submit(_run_task, tasks[k]): k for k in order}
+            for fut in as_completed(futures):
+                done(futures[fut], fut.result())
+    return [results[k] for k in range(len(tasks))]
 
 
 def to_json(cells: Sequence[Cell], results: Sequence[RunResult], runs: int, seed: int) -> dict:
@@ -376,7 +403,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         def tick(what: str) -> None:
             bar.update(task, advance=1, description=what)
 
-        results = run_experiment(sizes, configs, runs, args.seed, tick)
+        results = run_experiment(sizes, configs, runs, args.seed, tick, jobs=max(1, args.jobs))
     cells = summarize_runs(results)
     ok = print_table(console, cells, results)
     doc = to_json(cells, results, runs, args.seed)
@@ -407,5 +434,11 @@ def register(sub: Any) -> None:
     p.add_argument("--plot", metavar="PATH", help="write a PNG comparing model and seed")
     p.add_argument(
         "--check", action="store_true", help="exit 1 when a cell leaves its accuracy band"
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: every CPU; results do not depend on it)",
     )
     p.set_defaults(func=cmd_reproduce)

@@ -79,3 +79,9 @@ def test_dma_offload_adds_copy_time_only() -> None:
     d_copy = dma.folio_copy_cycles_per_page - cpu.folio_copy_cycles_per_page
     assert d_copy > 5000
     assert abs(d_total - d_copy) < 0.02 * d_copy
+
+
+def test_worker_processes_give_the_same_results() -> None:
+    one = R.run_experiment(["4KB", "2MB"], ["generic", "dma"], 2, seed=5, jobs=1)
+    two = R.run_experiment(["4KB", "2MB"], ["generic", "dma"], 2, seed=5, jobs=2)
+    assert one == two
