@@ -730,6 +730,7 @@ def cmd_faults(args: argparse.Namespace) -> int:
                                "error_reporting": args.error_reporting,
                                "watchdog_ms": args.watchdog_ms,
                                "v1_double_copy": args.v1_double_copy,
+                               "seed_kmalloc_break": args.seed_kmalloc_break,
                                "known_hazards": args.known_hazards}
     if args.iterations is not None:
         changes["iterations"] = args.iterations
@@ -779,6 +780,8 @@ def register(sub: Any) -> None:
                    help="engine CMD_TIMEOUT watchdog in ms, 0 = off as the driver leaves it")
     p.add_argument("--v1-double-copy", action="store_true",
                    help="keep DCBM v1's trailing CPU copy (masks every DMA fault)")
+    p.add_argument("--seed-kmalloc-break", action="store_true",
+                   help="keep the seed's kmalloc-break bug (linux-design §2.3) in the core")
     p.add_argument("--known-hazards", action="store_true",
                    help="also run the cells where the faithful port loses data or hangs")
     p.add_argument("--json", metavar="PATH", help="write every cell's result as JSON")

@@ -14,6 +14,6 @@ COMMON = {
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
     "derandomize": True,  # the default suite is reproducible run to run
 }
-FUZZ = settings(max_examples=40, **COMMON)  # type: ignore[arg-type]
+FUZZ = settings(max_examples=80, **COMMON)  # type: ignore[arg-type]
 FUZZ_SLOW = settings(max_examples=600, derandomize=False, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

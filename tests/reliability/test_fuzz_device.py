@@ -88,13 +88,13 @@ def make_rig(detailed: bool = False, seed: int = 5) -> Rig:
         if not rig.harness and n:
             rig.writes.append((addr, n))
 
-    def t_write(addr: int, data: np.ndarray) -> None:
-        log(addr, data.size)
+    def t_write(addr: int, data: np.ndarray | bytes | bytearray) -> None:
+        log(addr, data.size if isinstance(data, np.ndarray) else len(data))
         write(addr, data)
 
-    def t_copy(d: int, s: int, n: int) -> None:
-        log(d, n)
-        copy(d, s, n)
+    def t_copy(dst: int, src: int, n: int) -> None:
+        log(dst, n)
+        copy(dst, src, n)
 
     def t_fill(addr: int, n: int, value: int = 0) -> None:
         log(addr, n)
@@ -133,7 +133,7 @@ LENGTHS = st.one_of(st.sampled_from([0, 1, 63, 64, 65, 4095, 4096, 4097, NPAGES 
 
 
 @st.composite
-def descriptors(draw: st.DrawFn) -> list[int]:
+def descriptors(draw: st.DrawFn) -> list[Any]:
     """Driver-shaped memcpy descriptors with random fields, or eight random dwords."""
     roll = draw(st.integers(0, 9))
     if roll == 0:
@@ -142,14 +142,16 @@ def descriptors(draw: st.DrawFn) -> list[int]:
         n = draw(st.integers(1, NPAGES * PAGE))
         so = draw(st.integers(0, NPAGES * PAGE - n))
         do = draw(st.integers(0, NPAGES * PAGE - n))
-        return [DRIVER_DW0, n, *[0] * 6, 0, ("src", so), ("dst", do)]
+        valid: list[Any] = [DRIVER_DW0, n, *[0] * 6, 0, ("src", so), ("dst", do)]
+        return valid
     dw0 = draw(st.sampled_from([DRIVER_DW0, DRIVER_DW0 | 1, DRIVER_DW0 & ~2]))
     if draw(st.integers(0, 5)) == 0:
         dw0 = draw(st.integers(0, 0xFFFF_FFFF))
     src = (draw(ADDR), draw(st.integers(0, NPAGES * PAGE)))
     dst = (draw(ADDR), draw(st.integers(0, NPAGES * PAGE)))
     hi_bits = draw(st.sampled_from([0, 0, 0, 1 << 16, 1 << 26, 1 << 31]))
-    return [dw0, draw(LENGTHS), *[0] * 6, hi_bits, src, dst]  # addresses resolved by the rig
+    out: list[Any] = [dw0, draw(LENGTHS), *[0] * 6, hi_bits, src, dst]  # resolved by the rig
+    return out
 
 
 def resolve(rig: Rig, where: tuple[str, int]) -> int:

@@ -212,7 +212,7 @@ CASES = [("private_anon", 0, 16, False), ("private_anon_thp", 9, 512, False),
 @pytest.mark.parametrize(("case", "order", "npages", "shared"), CASES)
 def test_migration_c_style_stress(migrator: str, case: str, order: int, npages: int,
                                   shared: bool) -> None:
-    m, st = run_stress(migrator, order, npages, 8, shared=shared, seed=len(case))
+    m, st = run_stress(migrator, order, npages, 16, shared=shared, seed=len(case))
     assert st.writes > 50 and st.reads > 50
     if migrator.startswith("dcbm-") and not (migrator == "dcbm-v1" and order):
         assert m.dcbm.folios_migrated > 0 and m.dcbm.folios_failures == 0  # DMA did the work
