@@ -15,10 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .frame_allocator import PAGE_SIZE
+import numpy as np
+
+from .frame_allocator import PAGE_SHIFT, PAGE_SIZE
 
 IOMMU_MODES = ("off", "passthrough", "translated")
 IOVA_BASE = 0x1_0000_0000  # IOVAs handed out from 4 GiB up (DMA_BIT_MASK(48) devices)
+_VECTOR_PAGES = 32  # translations longer than this many pages take the array path
 
 
 class IommuFault(Exception):
@@ -55,12 +58,97 @@ class InjectedIommuFault:
         )
 
 
+class IovaPageTable:
+    """IOVA page -> (physical page, writable), as one array over the domain's IOVA range.
+
+    IOVAs are handed out upwards from ``IOVA_BASE``, so the table is an int64 array indexed
+    by ``page - IOVA_BASE page`` (0 = unmapped, else ``(phys_page << 1 | writable) + 1``),
+    grown by doubling; a whole mapping, unmapping or translation of a long range is one
+    numpy operation instead of a dict entry (and two objects) per 4 KiB page. Pages below
+    the base (never handed out by ``Iommu.map``) live in a small dict.
+    """
+
+    __slots__ = ("base", "low", "table")
+
+    def __init__(self, base_page: int = IOVA_BASE >> PAGE_SHIFT) -> None:
+        self.base = base_page
+        self.table = np.zeros(1 << 12, np.int64)
+        self.low: dict[int, tuple[int, bool]] = {}
+
+    def get(self, page: int, default: tuple[int, bool] | None = None) -> tuple[int, bool] | None:
+        """(physical page, writable) of an IOVA page, or ``default``."""
+        i = page - self.base
+        if i < 0:
+            return self.low.get(page, default)
+        if i >= len(self.table):
+            return default
+        v = self.table.item(i)
+        return default if v == 0 else ((v - 1) >> 1, bool((v - 1) & 1))
+
+    def set_range(self, page: int, phys_page: int, npages: int, writable: bool) -> None:
+        """Map ``npages`` IOVA pages from ``page`` to physical pages from ``phys_page``."""
+        i = page - self.base
+        if i < 0:  # the part below the array's range
+            below = min(npages, -i)
+            for k in range(below):
+                self.low[page + k] = (phys_page + k, writable)
+            if below == npages:
+                return
+            page, phys_page, npages, i = page + below, phys_page + below, npages - below, 0
+        t = self.table
+        if i + npages > len(t):
+            size = len(t)
+            while size < i + npages:
+                size *= 2
+            grown = np.zeros(size, np.int64)
+            grown[: len(t)] = t
+            self.table = t = grown
+        w = 1 + int(writable)
+        if npages == 1:
+            t[i] = (phys_page << 1) + w
+        else:
+            t[i : i + npages] = np.arange(phys_page << 1, (phys_page + npages) << 1, 2) + w
+
+    def clear_range(self, page: int, npages: int) -> int:
+        """Unmap ``npages`` IOVA pages from ``page``; returns how many were mapped."""
+        n = 0
+        end = page + npages
+        if page < self.base:
+            for p in range(page, min(end, self.base)):
+                n += self.low.pop(p, None) is not None
+        lo = max(page - self.base, 0)
+        hi = min(end - self.base, len(self.table))
+        if hi - lo == 1:
+            if self.table[lo]:
+                self.table[lo] = 0
+                n += 1
+        elif hi > lo:
+            seg = self.table[lo:hi]
+            n += int(np.count_nonzero(seg))
+            seg[:] = 0
+        return n
+
+    def entries(self, page: int, npages: int) -> np.ndarray:
+        """The encoded entries of ``npages`` IOVA pages from ``page`` (0 where unmapped)."""
+        out = np.zeros(npages, np.int64)
+        lo = max(page - self.base, 0)
+        hi = min(page + npages - self.base, len(self.table))
+        if hi > lo:
+            out[lo - (page - self.base) : hi - (page - self.base)] = self.table[lo:hi]
+        if page < self.base:
+            for k in range(min(npages, self.base - page)):
+                e = self.low.get(page + k)
+                if e is not None:
+                    out[k] = (e[0] << 1) + 1 + int(e[1])
+        return out
+
+
 @dataclass
 class IommuDomain:
     """One device's I/O page table: IOVA page -> (physical page, writable)."""
 
     device: str
-    pages: dict[int, tuple[int, bool]] = field(default_factory=dict)
+    pages: IovaPageTable = field(default_factory=IovaPageTable)
     next_iova: int = IOVA_BASE
     faults: int = 0
     mapped_pages: int = 0
@@ -109,12 +197,7 @@ class Iommu:
         npages = last - first + 1
         iova_page = d.next_iova // PAGE_SIZE
         d.next_iova += npages * PAGE_SIZE
-        pages = d.pages
-        if npages == 1:  # one page (a 4 KiB folio): no loop
-            pages[iova_page] = (first, writable)
-        else:
-            for i in range(npages):
-                pages[iova_page + i] = (first + i, writable)
+        d.pages.set_range(iova_page, first, npages, writable)
         d.mapped_pages += npages
         return iova_page * PAGE_SIZE + phys % PAGE_SIZE
 
@@ -124,9 +207,7 @@ class Iommu:
         d = self.domain(device)
         first = iova // PAGE_SIZE
         last = (iova + max(size, 1) - 1) // PAGE_SIZE
-        for p in range(first, last + 1):
-            if d.pages.pop(p, None) is not None:
-                d.mapped_pages -= 1
+        d.mapped_pages -= d.pages.clear_range(first, last - first + 1)
 
     def inject_fault(
         self,
@@ -171,7 +252,10 @@ class Iommu:
         if not self.translating:
             return [(iova, size)]
         d = self.domain(device)
-        get = d.pages.get
+        if size > _VECTOR_PAGES * PAGE_SIZE and not self.injected:
+            return self._translate_range(d, iova, size, write)
+        tbl = d.pages
+        table, base = tbl.table, tbl.base
         injected = self.injected
         out: list[tuple[int, int]] = []
         cur = cur_len = 0  # the physical piece being extended (cur_len 0: none yet)
@@ -179,7 +263,12 @@ class Iommu:
         end = iova + size
         while a < end:  # page by page; physically contiguous pages merge into one piece
             page, off = divmod(a, PAGE_SIZE)
-            entry = get(page)
+            i = page - base
+            if 0 <= i < len(table):
+                v = table.item(i)  # IovaPageTable.get, inlined
+                entry = None if v == 0 else ((v - 1) >> 1, bool((v - 1) & 1))
+            else:
+                entry = tbl.get(page)
             if entry is None:
                 d.faults += 1
                 raise IommuFault(device, a, end - a, write, "no mapping")
@@ -203,4 +292,33 @@ class Iommu:
             a += n
         if cur_len:
             out.append((cur, cur_len))
+        return out
+
+    @staticmethod
+    def _translate_range(d: IommuDomain, iova: int, size: int, write: bool
+                         ) -> list[tuple[int, int]]:
+        """``translate`` of a long access with no fault armed: the same pieces and the same
+        first fault as the page-by-page walk, from one slice of the page table."""
+        end = iova + size
+        first = iova // PAGE_SIZE
+        n = (end - 1) // PAGE_SIZE - first + 1
+        ents = d.pages.entries(first, n)
+        bad = ents == 0
+        if write:
+            bad |= ((ents - 1) & 1) == 0
+        if bad.any():
+            k = int(np.argmax(bad))
+            a = max(iova, (first + k) * PAGE_SIZE)
+            d.faults += 1
+            why = "no mapping" if ents[k] == 0 else "read-only mapping"
+            raise IommuFault(d.device, a, end - a, write, why)
+        phys = (ents - 1) >> 1
+        breaks = np.flatnonzero(np.diff(phys) != 1) + 1  # pages that start a new piece
+        starts = [0, *breaks.tolist()]
+        stops = [*breaks.tolist(), n]
+        out = []
+        for s, e in zip(starts, stops, strict=True):
+            lo = iova if s == 0 else (first + s) * PAGE_SIZE
+            hi = min(end, (first + e) * PAGE_SIZE)
+            out.append((int(phys[s]) * PAGE_SIZE + (lo % PAGE_SIZE), hi - lo))
         return out

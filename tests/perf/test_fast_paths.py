@@ -17,7 +17,7 @@ import pytest
 from emulator.cache import LlcModel
 from emulator.event_kernel import NS, Simulator
 from emulator.frame_allocator import PAGE_SHIFT, PAGE_SIZE
-from emulator.iommu import Iommu, IommuFault
+from emulator.iommu import IOVA_BASE, Iommu, IommuFault
 from emulator.memory import BusError, PhysicalMemory
 from emulator.numa_timing import BandwidthResource, NumaTiming
 from emulator.platform import Platform
@@ -202,6 +202,51 @@ def test_iommu_translate_equals_page_walk() -> None:
     for _ in range(2000):
         iova = rng.randrange(lo - PAGE_SIZE, hi)
         size = rng.choice([0, 1, 64, 4096, 9000, 65536])
+        write = rng.random() < 0.5
+        try:
+            want: list[tuple[int, int]] | str = _translate_reference(iommu, "dev", iova, size,
+                                                                     write)
+        except IommuFault as e:
+            want = f"fault {e.iova} {e.size}"
+        try:
+            got: list[tuple[int, int]] | str = iommu.translate("dev", iova, size, write)
+        except IommuFault as e:
+            got = f"fault {e.iova} {e.size}"
+        assert got == want
+
+
+def test_iova_page_table_equals_dict_page_table() -> None:
+    """The array page table against a plain dict, through mappings of 1..600 pages (below and
+    above the array's base), partial unmaps, and long translations (the vectorized path)."""
+    rng = random.Random(13)
+    iommu = Iommu("translated")
+    d = iommu.domain("dev")
+    ref: dict[int, tuple[int, bool]] = {}
+    d.next_iova = IOVA_BASE - 40 * PAGE_SIZE  # mappings below, across and above the base
+    live: list[tuple[int, int]] = []
+    for _ in range(400):
+        if live and rng.random() < 0.3:
+            iova, size = live.pop(rng.randrange(len(live)))
+            cut = rng.randrange(0, max(1, size // 2))  # sometimes only the tail
+            iommu.unmap("dev", iova + cut, size - cut)
+            for p in range((iova + cut) // PAGE_SIZE, (iova + size - 1) // PAGE_SIZE + 1):
+                ref.pop(p, None)
+        else:
+            npages = rng.choice([1, 2, 16, 512, 600])
+            phys = rng.randrange(1, 1 << 24) * PAGE_SIZE
+            w = rng.random() < 0.7
+            iova = iommu.map("dev", phys, npages * PAGE_SIZE, writable=w)
+            for k in range(npages):
+                ref[iova // PAGE_SIZE + k] = (phys // PAGE_SIZE + k, w)
+            live.append((iova, npages * PAGE_SIZE))
+        assert d.mapped_pages == len(ref)
+    lo = min(ref) - 2
+    hi = max(ref) + 2
+    for p in [*rng.sample(range(lo, hi), 3000), lo, hi]:
+        assert d.pages.get(p) == ref.get(p)
+    for _ in range(1500):
+        iova = rng.randrange(lo * PAGE_SIZE, hi * PAGE_SIZE)
+        size = rng.choice([1, 4096, 40000, 1 << 20, 3 << 20])
         write = rng.random() < 0.5
         try:
             want: list[tuple[int, int]] | str = _translate_reference(iommu, "dev", iova, size,
