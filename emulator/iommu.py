@@ -21,7 +21,8 @@ from .frame_allocator import PAGE_SHIFT, PAGE_SIZE
 
 IOMMU_MODES = ("off", "passthrough", "translated")
 IOVA_BASE = 0x1_0000_0000  # IOVAs handed out from 4 GiB up (DMA_BIT_MASK(48) devices)
-_VECTOR_PAGES = 32  # translations longer than this many pages take the array path
+_VECTOR_PAGES = 24  # translations longer than this many pages take the array path (measured
+# crossover: the page loop costs ~0.7 us a page, the array walk ~17 us whatever the length)
 
 
 class IommuFault(Exception):
