@@ -96,17 +96,24 @@ class EngineTiming:
                 raise AssertionError("a stream's path lists a resource twice")
         rate, resources, rd, wr = route
         carriers = [(start, rate)]
+        begins = []
         for r in resources:
             b = r.busy_until
-            carriers.append((b if b > start else start, r.gbps))
-        tr = self.numa.stream(start, nbytes, self.node, src_node, dst_node, rate, extra=(cap,))
+            b = b if b > start else start
+            begins.append(b)
+            carriers.append((b, r.gbps))
+        # NumaTiming.stream(start, nbytes, node, src, dst, rate, extra=(cap,)) without its
+        # Transfer: the path's and the cap's reservations, the rate, the exposed latency.
+        lat = rd + wr
+        end = self.numa.reserve_path(start, nbytes, self.node, src_node, dst_node, (cap,), lat)
+        end = max(start + lat + bytes_time_ps(nbytes, rate), end)
         plan = StreamPlan(
-            start, nbytes, src_addr, rd, wr, tuple(carriers), self.params.engine_cap_gbps, tr.end
+            start, nbytes, src_addr, rd, wr, tuple(carriers), self.params.engine_cap_gbps, end
         )
         plan.reserved = tuple(
-            (r, begin, r.busy_until) for r, (begin, _) in zip(resources, carriers[1:], strict=True)
+            (r, b, r.busy_until) for r, b in zip(resources, begins, strict=True)
         )
-        if verify and plan.line_done(plan.n_lines - 1) != tr.end:
+        if verify and plan.line_done(plan.n_lines - 1) != end:
             raise AssertionError("line-level closed form disagrees with NumaTiming.stream")
         return plan
 
