@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import numpy as np
@@ -95,3 +96,29 @@ def test_back_and_forth_touches_no_new_memory(migrator: str) -> None:
     assert m.platform.mem.resident_bytes == touched
     assert [f.allocated_pages for f in m.platform.frames] == allocated
     assert np.array_equal(m.mm.checksum(w.task, w.addr, w.nbytes // PAGE_SIZE), before)
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_large_migration_pauses_and_restores_the_gc(enabled_before: bool) -> None:
+    """``migrate_pages`` of >= GC_PAUSE_FOLIOS folios runs with the cyclic GC paused and
+    leaves it as it found it (a speed measure only: the simulated results are the same)."""
+    from drivers.mm import migrate as M
+
+    m = build_machine(seed=1, nr_max_batched_migration=M.GC_PAUSE_FOLIOS)
+    w = populate_workload(m, M.GC_PAUSE_FOLIOS * PAGE_SIZE, 1)
+    seen: list[bool] = []
+    orig = m.core._migrate_pages
+
+    def spy(*args: Any) -> int:
+        seen.append(gc.isenabled())
+        return orig(*args)
+
+    m.core._migrate_pages = spy  # type: ignore[method-assign,assignment]
+    if not enabled_before:
+        gc.disable()
+    try:
+        assert move_pages_to(m, w, 0)[0] == 0
+        assert seen == [False]
+        assert gc.isenabled() == enabled_before
+    finally:
+        gc.enable()
