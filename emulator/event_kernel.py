@@ -319,6 +319,8 @@ class Simulator:
             proc.glet.switch(value)
         finally:
             self._current = prev
+        if proc.finished:
+            proc.glet = None  # the dead greenlet and the Process no longer form a cycle
         # An unhandled exception in a process is a bug: stop the run loudly (a joined
         # process re-raises in its joiner instead, see Process._body).
         if proc.finished and proc.exception is not None and id(proc) not in self._reported:
