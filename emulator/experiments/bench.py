@@ -54,6 +54,9 @@ RTL_REFERENCE = {
     ("verilator", "edge"): 189_155.0,
 }
 RTL_TARGET_FRACTION = 0.5
+# The 2 MiB scenarios take about a second, half of it the host kernel faulting in the new
+# node's memory, which varies from run to run on a shared host: best of 3, like the host copy.
+HUGE_REPEATS = 3
 QUICK_4K, QUICK_2M = 16 * MIB, 32 * MIB  # --quick sizes (4 KiB pages, 2 MiB folios)
 SWEEP_FIT_TOTALS = ("16M", "64M")  # reduced sweeps whose wall times extrapolate to 1 GiB
 EVENT_WORKLOAD_CHAINS = 64  # concurrent event chains (16 engines + IRQs + processes)
@@ -448,8 +451,10 @@ def build_rows(res: dict[str, Any], quick: bool) -> list[Row]:
                 wall <= limit_s
         else:
             tgt, ok = f"{wall / host['fresh_hugepage_s']:.1f} x host fresh-hugepage", None
-        rows.append(Row(sec, f"{sc.label}: wall (CPU)", f"{_fmt_s(wall)} ({_fmt_s(r['cpu_s'])})",
-                        tgt, ok, r))
+        reps = len(r.get("wall_s_runs", [wall]))
+        best = f", best of {reps}" if reps > 1 else ""
+        rows.append(Row(sec, f"{sc.label}: wall (CPU){best}",
+                        f"{_fmt_s(wall)} ({_fmt_s(r['cpu_s'])})", tgt, ok, r))
         rows.append(Row(sec, f"{sc.label}: GB/s", f"{nbytes / wall / 1e9:.3f} GB/s",
                         f"host fresh-hugepage {nb / host['fresh_hugepage_s'] / 1e9:.2f} GB/s",
                         None))
@@ -568,8 +573,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     for n in names:
         sc = MIGRATION_BY_NAME[n]
         b = huge_bytes if sc.order else nbytes
-        step(f"move_pages {b / MIB:g} MiB: {sc.label}")
-        res["migrations"][n] = in_child("migration", n, b)
+        reps = HUGE_REPEATS if sc.order else 1
+        step(f"move_pages {b / MIB:g} MiB: {sc.label}" + (f" (best of {reps})" if reps > 1 else ""))
+        runs = [in_child("migration", n, b) for _ in range(reps)]
+        best = min(runs, key=lambda r: r["wall_s"])
+        res["migrations"][n] = {**best, "wall_s_runs": [r["wall_s"] for r in runs]}
     step("event kernel")
     res["events"] = in_child("events", 100_000 if quick else 2_000_000)
     step("PTDMA model")
