@@ -526,10 +526,11 @@ def build_rows(res: dict[str, Any], quick: bool) -> list[Row]:
 
 def print_rows(rows: list[Row], title: str) -> None:
     """The rich table: figure, value, target, PASS/FAIL."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console() if Console().is_terminal else Console(width=170)
+    from .ui import wide_console
+
+    console = wide_console(170)
     table = Table(title=title, show_lines=False)
     for col, just in (("section", "left"), ("figure", "left"), ("value", "right"),
                       ("target", "left"), ("", "center")):

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from emulator.event_kernel import NS
@@ -42,6 +41,7 @@ from .reference import (
 )
 from .stack import build_machine, move_pages_to, populate_workload, records_since
 from .stats import Summary, summarize
+from .ui import progress_bar, wide_console
 
 PLATFORM = "zen3-epyc-2s"
 SRC_NODE, DST_NODE = 1, 0  # promotion: remote -> local, the program runs on node 0
@@ -114,12 +114,6 @@ def run_once(config: str, size: str, seed: int, *, jitter: bool = True) -> RunRe
         copy,
         dma_ps,
     )
-
-
-def wide_console() -> Console:
-    """A console wide enough for the seed's table, also when output goes to a file or CI log."""
-    probe = Console()
-    return probe if probe.is_terminal else Console(width=180)
 
 
 def platform_preset() -> str:
@@ -390,14 +384,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     runs = args.runs if args.runs is not None else (2 if args.quick else 3)
     configs = CONFIGS
     total = len(sizes) * len(configs) * runs
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with progress_bar(console) as bar:
         task = bar.add_task("reproducing the seed's table", total=total)
 
         def tick(what: str) -> None:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from drivers.mm.mtcopy import MtCopy
@@ -32,6 +31,7 @@ from emulator.frame_allocator import PAGE_SIZE
 from .reference import V3_POINTS
 from .stack import build_machine, move_pages_to, populate_workload
 from .stats import Summary, summarize
+from .ui import progress_bar, wide_console
 
 PLATFORM = "zen3-epyc-2s"
 KERNEL_RELEASE = "6.16"  # RFC v3's runs (calibration.md §4)
@@ -307,7 +307,7 @@ def write_plot(path: Path, rows: Sequence[SweepRow]) -> None:
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Sweep move_pages() of --total bytes (node 1 -> node 0) over folio sizes, migrators
     (baseline, mtcopy, dcbm) and thread/channel counts; prints GB/s of simulated time."""
-    console = Console() if Console().is_terminal else Console(width=200)
+    console = wide_console(200)
     total = parse_size(args.total)
     folio_sizes = [s.strip() for s in args.folio_sizes.split(",")]
     migrators = [s.strip() for s in args.migrators.split(",")]
@@ -322,14 +322,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         console.print("[red]counts must be 1..16[/red]")
         return 2
     n = len(scenarios(folio_sizes, migrators, counts)) * args.runs
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
+    with progress_bar(console) as bar:
         task = bar.add_task("sweep", total=n)
         rows = run_sweep(
             folio_sizes,
