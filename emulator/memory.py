@@ -4,18 +4,19 @@ One memory interface, cocotbext-axi style: ``read(addr, n)`` / ``write(addr, dat
 address map. NUMA nodes are RAM regions; device windows are MMIO regions with handlers. RAM
 is backed by anonymous ``mmap`` chunks created on first write (``MAP_NORESERVE``, huge pages
 advised where the host allows), so two 64 GiB nodes cost host memory only for what is
-touched, each byte is touched once, and copies are single numpy operations.
+touched, each byte is touched once, and copies are single numpy operations. A chunk next to
+one already written is faulted in by a background thread (``host_backing``).
 """
 
 from __future__ import annotations
 
 import bisect
-import contextlib
-import mmap
 from collections.abc import Iterator
 from typing import Protocol
 
 import numpy as np
+
+from .host_backing import PREFAULTER, anon_chunk
 
 DEFAULT_CHUNK = 64 << 20  # 64 MiB: 32 x 2 MiB huge pages per chunk
 
@@ -59,17 +60,6 @@ class MmioRegion:
         return f"MmioRegion({self.name!r}, {self.base:#x}+{self.size:#x})"
 
 
-def _anon_chunk(size: int) -> np.ndarray:
-    """A zero-filled, lazily committed host buffer of ``size`` bytes."""
-    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
-    buf = mmap.mmap(-1, size, flags=flags)
-    advice = getattr(mmap, "MADV_HUGEPAGE", None)
-    if advice is not None:
-        with contextlib.suppress(OSError):  # THP disabled on the host: plain pages work
-            buf.madvise(advice)
-    return np.frombuffer(buf, dtype=np.uint8)
-
-
 class RamRegion:
     """A RAM range (one NUMA node) stored in lazily created chunks."""
 
@@ -97,8 +87,14 @@ class RamRegion:
         c = self._chunks.get(idx)
         if c is None:
             size = min(self.chunk_size, self.size - idx * self.chunk_size)
-            c = _anon_chunk(size)
-            self._chunks[idx] = c
+            c = anon_chunk(size)
+            chunks = self._chunks
+            if idx - 1 in chunks or idx + 1 in chunks:
+                # A writer streaming across chunks (a migration's destination, a workload's
+                # population): fault the rest of this one in on another core. A lone chunk
+                # (sparse use) stays lazily backed, page by page.
+                PREFAULTER.submit(c)
+            chunks[idx] = c
         return c
 
     def _spans(self, offset: int, n: int) -> Iterator[tuple[int, int, int, int]]:

@@ -1,0 +1,100 @@
+"""Host memory behind the emulated RAM: anonymous mmap chunks, faulted in off the main thread.
+
+The first write to fresh anonymous memory costs the host kernel a page fault and a zeroing
+per page: here about 1 s per GiB, ten times the copy itself (issue 9, "Performance"). Like
+QEMU's ``prealloc-threads`` for guest RAM, a chunk that a streaming writer is about to fill
+is handed to a background thread that faults it in with ``madvise(MADV_POPULATE_WRITE)``
+(Linux 5.14+). That call never changes contents (it only maps zero-filled pages where none
+are present), so it is safe while the emulator writes the same chunk, and ctypes releases
+the GIL around it, so the emulator's own thread runs on while the host kernel populates the
+chunk on another core. Simulated results are untouched: this is host bookkeeping only.
+Set ``DCBM_EMU_PREFAULT=0`` to turn it off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import mmap
+import os
+import queue
+import threading
+from typing import Any
+
+import numpy as np
+
+MADV_POPULATE_WRITE = 23  # include/uapi/asm-generic/mman-common.h
+
+
+def anon_chunk(size: int) -> np.ndarray:
+    """A zero-filled, lazily committed host buffer of ``size`` bytes (huge pages advised)."""
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0)
+    buf = mmap.mmap(-1, size, flags=flags)
+    advice = getattr(mmap, "MADV_HUGEPAGE", None)
+    if advice is not None:
+        with contextlib.suppress(OSError):  # THP disabled on the host: plain pages work
+            buf.madvise(advice)
+    return np.frombuffer(buf, dtype=np.uint8)
+
+
+def _libc_madvise() -> Any | None:
+    """libc's madvise through ctypes (which drops the GIL for the call), or None."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.madvise
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+class Prefaulter:
+    """One daemon thread that populates submitted chunks, in submission order."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self._madvise = _libc_madvise() if enabled else None
+        self.enabled = self._madvise is not None
+        self._jobs: queue.SimpleQueue[np.ndarray] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._idle = threading.Condition()
+        self._pending = 0
+        self.populated_bytes = 0
+        self.error = 0  # errno of a failed madvise (EINVAL: the host kernel lacks it)
+
+    def submit(self, chunk: np.ndarray) -> None:
+        """Fault ``chunk`` in, in the background (no-op when disabled or unsupported)."""
+        if not self.enabled:
+            return
+        with self._idle:
+            self._pending += 1
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="dcbm-emu-prefault",
+                                            daemon=True)
+            self._thread.start()
+        self._jobs.put(chunk)  # the job holds the mapping alive until it is populated
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until every submitted chunk is populated (tests, benchmarks)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def _run(self) -> None:
+        madvise = self._madvise
+        assert madvise is not None
+        while True:
+            chunk = self._jobs.get()
+            if self.enabled:
+                rc = madvise(chunk.ctypes.data, chunk.size, MADV_POPULATE_WRITE)
+                if rc != 0:
+                    self.error = ctypes.get_errno()
+                    self.enabled = False  # the writer faults pages in itself, as before
+                else:
+                    self.populated_bytes += chunk.size
+            del chunk
+            with self._idle:
+                self._pending -= 1
+                self._idle.notify_all()
+
+
+PREFAULTER = Prefaulter(enabled=os.environ.get("DCBM_EMU_PREFAULT", "1") != "0")
