@@ -87,8 +87,12 @@ MIGRATIONS: tuple[Migration, ...] = (
               "translated"),
 )
 MIGRATION_BY_NAME = {m.name: m for m in MIGRATIONS}
-PAGES_TARGET_SCENARIOS = ("dcbm-4k-x16", "dcbm-4k-x16-iommu")
-HUGE_TARGET_SCENARIO = "dcbm-2m-x16"
+# The targets are judged on the whole stack as it is calibrated and as the sweep runs it:
+# DCBM v3 with the IOMMU translating (README, "Calibration": the one mode consistent with
+# RFC v3's published single-channel 4 KiB point). The IOMMU-off scenarios (direct mapping,
+# one descriptor per 4 KiB page) are printed beside them for comparison, without a verdict.
+PAGES_TARGET_SCENARIOS = ("dcbm-4k-x16-iommu",)
+HUGE_TARGET_SCENARIO = "dcbm-2m-x16-iommu"
 
 
 def _sweep_config() -> dict[str, Any]:
@@ -470,8 +474,8 @@ def build_rows(res: dict[str, Any], quick: bool) -> list[Row]:
         rows.append(Row(sec, f"{sc.label}: peak RSS", f"{r['peak_rss'] / 1e6:.0f} MB",
                         f"<= {mem_limit / 1e6:.0f} MB (3 x bytes + 300 MB)",
                         r["peak_rss"] <= mem_limit))
-    # Components. Their targets are what the 4 KiB x16 target needs without IOMMU merging.
-    ref = mig.get("dcbm-4k-x16")
+    # Components. Their targets are what the 4 KiB x16 target scenario needs of each.
+    ref = mig.get(PAGES_TARGET_SCENARIOS[0])
     ev = res["events"]
     if ref is not None:
         ev_per_page = ref["events"] / ref["folios"]
@@ -486,10 +490,16 @@ def build_rows(res: dict[str, Any], quick: bool) -> list[Row]:
     rows.append(Row("components", "event kernel: process wake-ups/s",
                     _fmt_rate(ev["wakeups_per_s"], "wake-ups/s"), "-", None))
     dsc = res["descriptors"]
-    rows.append(Row("components", "PTDMA model (fast): 4 KiB descriptors/s",
-                    _fmt_rate(dsc["descriptors_per_s"], "desc/s"),
-                    f">= {_fmt_rate(TARGET_PAGES_PER_S, 'desc/s')} (one per page at 100k "
-                    "pages/s)", dsc["descriptors_per_s"] >= TARGET_PAGES_PER_S, dsc))
+    if ref is not None and ref.get("descriptors"):
+        desc_per_page = ref["descriptors"] / ref["folios"]
+        need = desc_per_page * TARGET_PAGES_PER_S
+        rows.append(Row("components", "PTDMA model (fast): 4 KiB descriptors/s",
+                        _fmt_rate(dsc["descriptors_per_s"], "desc/s"),
+                        f">= {_fmt_rate(need, 'desc/s')} ({desc_per_page:.3g} descriptors per "
+                        "page x 100k pages/s)", dsc["descriptors_per_s"] >= need, dsc))
+    else:
+        rows.append(Row("components", "PTDMA model (fast): 4 KiB descriptors/s",
+                        _fmt_rate(dsc["descriptors_per_s"], "desc/s"), "-", None, dsc))
     for sim, r in res["rtl"].items():
         if not r.get("available"):
             rows.append(Row("components", f"RTL {sim}: cycles/s", "not installed", "-", None))
