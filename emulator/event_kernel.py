@@ -364,8 +364,11 @@ class Simulator:
                 self.now = target
                 self.fast_forwards += 1
                 return
-        self._post(target, self._resume, (proc, None))
-        self._switch_out()
+        # self._post(target, self._resume, (proc, None)); self._switch_out(), inlined.
+        self._seq = seq = self._seq + 1
+        entry: _Entry = (target, 0, seq, None, self._resume, (proc, None))
+        _heappush(self._heap, entry)
+        self._main.switch()  # type: ignore[union-attr]  # set by run() before any process
 
     def sleep_until(self, time: int) -> None:
         self.sleep(max(0, int(time) - self.now))

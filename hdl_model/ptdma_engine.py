@@ -395,8 +395,10 @@ class PtdmaEngine:
         self.counters.doorbells += 1
         if not self._v[O_PERF_CTRL] & PERF_FREEZE:  # _perf_add("doorbells", 1)
             self.perf["doorbells"] += 1
-        moved = self._occupancy(old, new)
-        if moved and self._occupancy(self._v[O_HEAD], old) + moved >= self._ring_bytes() // 32:
+        rb = self._ring_bytes()
+        moved = ((new - old) & (rb - 1)) // DESC_SIZE  # self._occupancy(old, new)
+        # ... + self._occupancy(HEAD, old) >= ring slots
+        if moved and ((old - self._v[O_HEAD]) & (rb - 1)) // DESC_SIZE + moved >= rb // 32:
             self._v[O_ERR_INFO] |= EI_TAIL_OVERRUN
             self._note("tail_overrun", head=self._v[O_HEAD], tail=new)
             if self.config.assert_sw_violations:
@@ -583,17 +585,18 @@ class PtdmaEngine:
         ctl = v[O_CONTROL]
         if not ctl & RUN or ctl & HALTED or self.fetching is not None:
             return
-        if self.jobs and not v[O_EXT_CTRL] & EXT_OOO:
-            return  # in order: one descriptor at a time (a failed one waits for software)
-        live = [j for j in self.jobs if not j.finished]
-        if len(live) >= self._max_inflight() or any(j.hung for j in live):
-            return
-        if self.jobs:  # OOO: continue after the last descriptor taken
-            addr = self.jobs[-1].next_addr
+        jobs = self.jobs
+        if jobs:
+            if not v[O_EXT_CTRL] & EXT_OOO:
+                return  # in order: one descriptor at a time (a failed one waits for software)
+            live = [j for j in jobs if not j.finished]
+            if len(live) >= self._max_inflight() or any(j.hung for j in live):
+                return
+            addr = jobs[-1].next_addr  # OOO: continue after the last descriptor taken
             if addr < 0:
                 return
-        else:
-            addr = self.head
+        else:  # nothing in flight (the only case in order): start at HEAD (self.head)
+            addr = ((ctl >> BASE_HI_SHIFT) << 32) | v[O_HEAD]
         if (addr & 0xFFFF_FFFF) == v[O_TAIL]:
             return
         self._start_fetch(addr)
@@ -689,7 +692,8 @@ class PtdmaEngine:
         deadline = job.t0 + timeout_ps if timeout_ps else None
 
         # 1. the fetch itself
-        hit = self.faults.match("fetch", job.addr, DESC_SIZE) if self.faults.armed else None
+        faults = self.faults
+        hit = faults.match("fetch", job.addr, DESC_SIZE) if faults.faults else None  # .armed
         if hit is not None:
             fault, at = hit
             self.faults.consume(fault, now, at)
@@ -756,7 +760,7 @@ class PtdmaEngine:
             )
         job.plan = plan
         cut: tuple[int, int, Fault, int, str] | None = None  # (time, line, fault, addr, side)
-        if self.faults.armed:
+        if faults.faults:  # faults.armed
             for side, base in (("read", job.src), ("write", job.dst)):
                 hit = self.faults.match(side, base, job.length)
                 if hit is None:

@@ -111,6 +111,8 @@ class RegisterFile:
 
     def read(self, offset: int, size: int) -> int:
         """Software read of 1, 2, 4 or 8 bytes (8 = low dword then high dword)."""
+        if size == 4 and not offset & 3:
+            return self.read32(offset)  # the common case: shift 0, the value is 32-bit
         if size == 8:
             lo = self.read32(offset)
             return lo | (self.read32(offset + 4) << 32)
@@ -120,6 +122,9 @@ class RegisterFile:
 
     def write(self, offset: int, size: int, value: int) -> None:
         """Software write of 1, 2, 4 or 8 bytes (8 = low dword then high dword)."""
+        if size == 4 and not offset & 3:
+            self.write32(offset, value)  # the common case: all four lanes, shift 0
+            return
         if size == 8:
             self.write32(offset, value & 0xFFFF_FFFF)
             self.write32(offset + 4, (value >> 32) & 0xFFFF_FFFF)

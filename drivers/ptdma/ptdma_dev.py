@@ -86,12 +86,12 @@ def upper_32_bits(v: int) -> int:
 
 def pt_iowrite32(pt: PtDevice, value: int, addr: int) -> None:
     """``iowrite32(value, addr)`` through the platform MMIO bus (150 ns posted write)."""
-    pt.kernel.bus.iowrite32(value & 0xFFFF_FFFF, addr)
+    pt.kernel.bus.write(addr, value & 0xFFFF_FFFF, 4)  # = bus.iowrite32(value, addr)
 
 
 def pt_ioread32(pt: PtDevice, addr: int) -> int:
     """``ioread32(addr)``: stalls the CPU for the MMIO round trip (800 ns)."""
-    return pt.kernel.bus.ioread32(addr)
+    return pt.kernel.bus.read(addr, 4)  # = bus.ioread32(addr)
 
 
 def pt_core_disable_queue_interrupts(pt: PtDevice) -> None:
