@@ -34,7 +34,10 @@ class DmaPort:
         return self.mem.node_of(phys)
 
     def read(self, addr: int, size: int) -> np.ndarray:
-        pieces = self.resolve(addr, size, False)
+        return self.read_pieces(self.resolve(addr, size, False), size)
+
+    def read_pieces(self, pieces: list[tuple[int, int]], size: int) -> np.ndarray:
+        """The ``size`` bytes of an access already resolved into ``pieces`` (``resolve``)."""
         if len(pieces) == 1:
             return self.mem.read(pieces[0][0], size)
         return np.concatenate([self.mem.read(p, n) for p, n in pieces])

@@ -117,7 +117,9 @@ class InterruptController:
     # ------------------------------------------------------------ device side
     def raise_msi(self, vector: int) -> None:
         """A device's MSI write: deliver after the MSI-to-handler latency."""
-        line = self.lines.setdefault(vector, IrqLine(vector))
+        line = self.lines.get(vector)
+        if line is None:  # (setdefault would build an IrqLine per MSI)
+            line = self.lines.setdefault(vector, IrqLine(vector))
         line.raised += 1
         if self._lose and self._lose.get(vector):  # an armed lost-MSI fault eats this edge
             left = self._lose[vector] - 1

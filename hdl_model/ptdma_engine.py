@@ -705,16 +705,25 @@ class PtdmaEngine:
                       SIDE_FETCH, at)
             return
         translating = self.iommu.translating
-        if translating or job.addr >> 12 != self._ring_ram_page:
-            node, bad = self._where(job.addr, DESC_SIZE, False)
-            if node < 0:
+        if translating:
+            # _where(addr, 32) then port.read(addr, 32), with the one translation they share
+            # (nothing can change the mappings in between; a fault is found by the first).
+            try:
+                pieces = self.port.resolve(job.addr, DESC_SIZE, False)
+            except (IommuFault, BusError) as e:
+                bad = e.iova if isinstance(e, IommuFault) else e.addr
                 self._end(job, "error", now + complete_ps, D.ILLEGAL_MEM_ADDR, SIDE_FETCH, bad)
                 return
-            if not translating and (job.addr & 4095) <= 4096 - DESC_SIZE:
-                self._ring_ram_page = job.addr >> 12
-        if translating:
-            raw = self.port.read(job.addr, DESC_SIZE)
+            raw = self.port.read_pieces(pieces, DESC_SIZE)
         else:
+            if job.addr >> 12 != self._ring_ram_page:
+                node, bad = self._where(job.addr, DESC_SIZE, False)
+                if node < 0:
+                    self._end(job, "error", now + complete_ps, D.ILLEGAL_MEM_ADDR, SIDE_FETCH,
+                              bad)
+                    return
+                if (job.addr & 4095) <= 4096 - DESC_SIZE:
+                    self._ring_ram_page = job.addr >> 12
             raw = self.mem.read(job.addr, DESC_SIZE)
         dws = raw.view("<u4").tolist()
         job.dws = dws

@@ -91,10 +91,11 @@ class EngineTiming:
                 (*numa.path(self.node, src_node, dst_node), cap),
                 numa.read_latency_ps(self.node, src_node),
                 numa.write_latency_ps(self.node, dst_node),
+                (cap,),
             )
             if len({id(r) for r in route[1]}) != len(route[1]):
                 raise AssertionError("a stream's path lists a resource twice")
-        rate, resources, rd, wr = route
+        rate, resources, rd, wr, extra = route
         carriers = [(start, rate)]
         begins = []
         for r in resources:
@@ -105,13 +106,14 @@ class EngineTiming:
         # NumaTiming.stream(start, nbytes, node, src, dst, rate, extra=(cap,)) without its
         # Transfer: the path's and the cap's reservations, the rate, the exposed latency.
         lat = rd + wr
-        end = self.numa.reserve_path(start, nbytes, self.node, src_node, dst_node, (cap,), lat)
-        end = max(start + lat + bytes_time_ps(nbytes, rate), end)
+        end = self.numa.reserve_path(start, nbytes, self.node, src_node, dst_node, extra, lat)
+        first = start + lat + bytes_time_ps(nbytes, rate)
         plan = StreamPlan(
-            start, nbytes, src_addr, rd, wr, tuple(carriers), self.params.engine_cap_gbps, end
+            start, nbytes, src_addr, rd, wr, tuple(carriers), self.params.engine_cap_gbps,
+            first if first > end else end,
         )
         plan.reserved = tuple(
-            (r, b, r.busy_until) for r, b in zip(resources, begins, strict=True)
+            [(r, b, r.busy_until) for r, b in zip(resources, begins, strict=True)]
         )
         if verify and plan.line_done(plan.n_lines - 1) != end:
             raise AssertionError("line-level closed form disagrees with NumaTiming.stream")
