@@ -11,7 +11,7 @@ identical; only the interleaving of a phase's own steps is coarsened.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from drivers.kernel import Kernel
@@ -30,6 +30,45 @@ def op(kernel: Kernel, name: str, count: int = 1) -> None:
             return
     if count > 0:
         kernel.cpu.op(name, count)
+
+
+class Charges(Protocol):
+    """Named CPU charges pending: ``charges[name] += count`` adds ``count`` x cost ``name``."""
+
+    def __getitem__(self, name: str) -> int: ...
+
+    def __setitem__(self, name: str, count: int) -> None: ...
+
+
+class _Direct:
+    """A charge sink outside a ``deferred`` section: ``sink[name] += n`` is ``cpu.op(name, n)``."""
+
+    __slots__ = ("kernel",)
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+
+    def __getitem__(self, name: str) -> int:
+        return 0
+
+    def __setitem__(self, name: str, count: int) -> None:
+        if count > 0:
+            self.kernel.cpu.op(name, count)
+
+
+def charges(kernel: Kernel) -> Charges:
+    """The current process's pending charges, for ``charges(k)[name] += n`` (= ``op``).
+
+    A hot per-folio function looks the accumulator up once and adds each of its charges
+    with one dict operation instead of one ``op`` call per charge; outside a ``deferred``
+    section the returned sink charges at once, exactly like ``op``.
+    """
+    proc = kernel.sim._current
+    if proc is not None:
+        acc: Charges | None = proc.data.get(_KEY)
+        if acc is not None:
+            return acc
+    return _Direct(kernel)
 
 
 def flush(kernel: Kernel) -> None:

@@ -88,7 +88,6 @@ class Folio:
         phys: int,
         order: int = 0,
         nid: int = 0,
-        *,
         flags: int = 0,
         mapping: Any = None,
         index: int = 0,

@@ -57,7 +57,6 @@ from .folio import (
     PG_writeback,
     folio_mapping,
     folio_test_anon,
-    folio_test_large,
 )
 from .folio_copy import folio_mc_copy
 from .migrate_copy_offload import MigrateCopyOffload
@@ -97,6 +96,7 @@ GC_PAUSE_FOLIOS = 4096  # migrate_pages() calls this large defer full GC collect
 GC_PAUSE_THRESHOLD2 = 1_000_000  # ... by this generation-2 threshold while they run
 
 GetNewFolio = Callable[[Folio, Any], "Folio | None"]
+Charges = cost.Charges  # cost.charges(kernel): the pending named CPU charges
 PutNewFolio = Callable[[Folio, Any], None]
 
 
@@ -222,6 +222,7 @@ class MigrateCore:
         self.ref_freeze_fault: Callable[[Folio], bool] | None = None  # True: freeze fails
         self.kmalloc_calls = 0
         self.bug_events: list[str] = []  # consequences of faithful bugs, for tests/reports
+        self._registry: MigratorRegistry | None = None  # looked up once, on first use
 
     # ------------------------------------------------------------------ configuration
     def configure(self, config: MigrationConfig | None = None, **changes: Any) -> MigrationConfig:
@@ -236,7 +237,10 @@ class MigrateCore:
     @property
     def registry(self) -> MigratorRegistry:
         """The seed / offc registry (flavours seed and v3)."""
-        return self.kernel.subsystem(MigratorRegistry)
+        reg = self._registry
+        if reg is None:
+            reg = self._registry = self.kernel.subsystem(MigratorRegistry)
+        return reg
 
     @property
     def offload(self) -> MigrateCopyOffload:
@@ -310,10 +314,11 @@ class MigrateCore:
 
     def _migrate_folio_read(self, f: Folio) -> tuple[int, Any]:
         """``__migrate_folio_read``: (old_page_state, anon_vma) without clearing."""
+        private = f.private
         if self.config.flavour == "latest":
-            return f.migrate_info & (FOLIO_WAS_MAPPED | FOLIO_WAS_MLOCKED), f.private
-        if isinstance(f.private, tuple):
-            anon_vma, state = f.private
+            return f.migrate_info & (FOLIO_WAS_MAPPED | FOLIO_WAS_MLOCKED), private
+        if type(private) is tuple:  # isinstance(private, tuple): only plain tuples stored
+            anon_vma, state = private
             return state, anon_vma
         return 0, None
 
@@ -458,10 +463,14 @@ class MigrateCore:
     def _move_to_new_folio_prep(self, dst: Folio, src: Folio, mode: int) -> int:
         """The metadata (+copy) part of ``move_to_new_folio`` (v2 1/9's _prep)."""
         is_lru = not src.flags & PG_movable_ops
-        if self.config.flavour == "v3" and not self.registry.can_dma_migrate(dst, src):
+        if self.config.flavour == "v3" and not (
+            self._registry or self.registry
+        ).can_dma_migrate(dst, src):
             return -EAGAIN  # v2/v3 5/9: static_call(_can_offc_migrate) in _prep
         if is_lru:
-            mapping = folio_mapping(src)
+            mapping = src.mapping
+            if mapping is not None and getattr(mapping, "anon", False):
+                mapping = None  # folio_mapping(src): no address_space for anon folios
             if mapping is None:
                 return self.__migrate_folio(None, dst, src, mode)
             if mapping.unmovable:
@@ -479,20 +488,28 @@ class MigrateCore:
             self._timed_folio_copy(dst, src)
         return MIGRATEPAGE_SUCCESS
 
-    def _move_to_new_folio_finalize(self, dst: Folio, src: Folio, rc: int) -> None:
-        """The tail of ``move_to_new_folio`` on success (v2 1/9's _finalize)."""
+    def _move_to_new_folio_finalize(
+        self, dst: Folio, src: Folio, rc: int, acc: Charges | None = None
+    ) -> None:
+        """The tail of ``move_to_new_folio`` on success (v2 1/9's _finalize).
+        ``acc``: the caller's ``cost.charges`` (looked up when not given)."""
         if rc != MIGRATEPAGE_SUCCESS:
             return
-        if src.flags & PG_movable_ops:
-            src.flags &= ~PG_isolated
-        if not folio_test_anon(src) and not src.flags & PG_movable_ops:
+        flags = src.flags
+        if flags & PG_movable_ops:
+            src.flags = flags & ~PG_isolated
+        elif not getattr(src.mapping, "anon", False):  # !folio_test_anon(src)
             src.mapping = None  # !folio_mapping_flags(src)
-        cost.op(self.kernel, "flush_dcache_folio")
+        if acc is None:
+            acc = cost.charges(self.kernel)
+        acc["flush_dcache_folio"] += 1
 
-    def move_to_new_folio(self, dst: Folio, src: Folio, mode: int) -> int:
+    def move_to_new_folio(
+        self, dst: Folio, src: Folio, mode: int, acc: Charges | None = None
+    ) -> int:
         """``move_to_new_folio``: metadata and content of src into dst (both locked)."""
         rc = self._move_to_new_folio_prep(dst, src, mode)
-        self._move_to_new_folio_finalize(dst, src, rc)
+        self._move_to_new_folio_finalize(dst, src, rc, acc)
         return rc
 
     # ------------------------------------------------------------------ undo / done
@@ -522,33 +539,41 @@ class MigrateCore:
         else:
             self.mm.folio_put(dst)
 
-    def migrate_folio_done(self, src: Folio, reason: int) -> None:
+    def migrate_folio_done(self, src: Folio, reason: int, acc: Charges | None = None) -> None:
         """``migrate_folio_done``: drop the isolation accounting and the last reference."""
-        cost.op(self.kernel, "migrate_folio_done")
+        if acc is None:
+            acc = cost.charges(self.kernel)
+        acc["migrate_folio_done"] += 1
+        mm = self.mm
         if not src.flags & PG_movable_ops:
-            self.mm.nr_isolated[src.nid] -= src.nr_pages
+            mm.nr_isolated[src.nid] -= 1 << src.order
         if reason != MR_MEMORY_FAILURE:
-            self.mm.folio_put(src)
+            mm.folio_put(src)
 
     def _finalize_success(
         self, src: Folio, dst: Folio, old_page_state: int, anon_vma: Any, reason: int,
-        is_lru: bool = True,
+        is_lru: bool = True, acc: Charges | None = None,
     ) -> None:
-        """The success tail of ``migrate_folio_move`` (v2's _migrate_folio_move_finalize1/2)."""
+        """The success tail of ``migrate_folio_move`` (v2's _migrate_folio_move_finalize1/2).
+        ``acc``: the caller's ``cost.charges`` (looked up when not given)."""
+        kernel = self.kernel
+        mm = self.mm
+        if acc is None:
+            acc = cost.charges(kernel)
         if is_lru:
             dst.flags |= PG_lru  # folio_add_lru
-            cost.op(self.kernel, "lru_add")
+            acc["lru_add"] += 1
             if old_page_state & FOLIO_WAS_MLOCKED:
-                cost.op(self.kernel, "lru_add_drain")
+                acc["lru_add_drain"] += 1
             if old_page_state & FOLIO_WAS_MAPPED:
-                remove_migration_ptes(self.kernel, src, dst)
-        self.mm.folio_unlock(dst)
-        cost.op(self.kernel, "folio_put")
-        self.mm.folio_put(dst)
+                remove_migration_ptes(kernel, src, dst, False, acc)
+        mm.folio_unlock(dst)
+        acc["folio_put"] += 1
+        mm.folio_put(dst)
         if anon_vma is not None:
             anon_vma.refcount -= 1
-        self.mm.folio_unlock(src)
-        self.migrate_folio_done(src, reason)
+        mm.folio_unlock(src)
+        self.migrate_folio_done(src, reason, acc)
 
     # ------------------------------------------------------------------ unmap
     def migrate_folio_unmap(
@@ -560,12 +585,13 @@ class MigrateCore:
         mode: int,
         reason: int,
         ret: list[Folio],
+        acc: Charges | None = None,
     ) -> tuple[int, Folio | None]:
         """``migrate_folio_unmap``: allocate dst, lock both, unmap src with migration entries.
 
         Returns (rc, dst): MIGRATEPAGE_UNMAP with dst recorded, MIGRATEPAGE_SUCCESS if the
         folio was freed under us, -EAGAIN (retry), -ENOMEM (no dst), or another errno (src
-        moved to ``ret``).
+        moved to ``ret``). ``acc``: the caller's ``cost.charges`` (looked up when not given).
         """
         rc = -EAGAIN
         old_page_state = 0
@@ -577,7 +603,7 @@ class MigrateCore:
         if self.config.flavour != "latest" and src.refcount == 1:
             # Folio was freed from under us. So we are done.
             src.flags &= ~(PG_active | PG_unevictable)
-            self.migrate_folio_done(src, reason)
+            self.migrate_folio_done(src, reason, acc)
             return MIGRATEPAGE_SUCCESS, None
 
         dst = get_new_folio(src, private)
@@ -585,32 +611,36 @@ class MigrateCore:
             return -ENOMEM, None
         dst.private = None
 
-        cost.op(self.kernel, "folio_lock")
-        if not self.mm.folio_trylock(src):
+        mm = self.mm
+        if acc is None:
+            acc = cost.charges(self.kernel)
+        acc["folio_lock"] += 1
+        if not mm.folio_trylock(src):
             if mode == MIGRATE_ASYNC or (
                 mode == MIGRATE_SYNC_LIGHT and not src.flags & PG_uptodate
             ):
                 return self._unmap_out(rc, src, dst, 0, None, False, False, put_new_folio,
                                        private, ret)
             cost.flush(self.kernel)
-            self.mm.folio_lock(src)
+            mm.folio_lock(src)
         locked = True
-        if src.flags & PG_mlocked:
+        flags = src.flags
+        if flags & PG_mlocked:
             old_page_state |= FOLIO_WAS_MLOCKED
 
-        if src.flags & PG_writeback and mode not in (MIGRATE_SYNC, MIGRATE_SYNC_NO_COPY):
+        if flags & PG_writeback and mode not in (MIGRATE_SYNC, MIGRATE_SYNC_NO_COPY):
             rc = -EBUSY
             return self._unmap_out(rc, src, dst, old_page_state, None, locked, False,
                                    put_new_folio, private, ret)
 
-        if folio_test_anon(src):
-            anon_vma = src.mapping  # folio_get_anon_vma
-            assert anon_vma is not None
+        mapping = src.mapping
+        if getattr(mapping, "anon", False):  # folio_test_anon(src)
+            anon_vma = mapping  # folio_get_anon_vma
             anon_vma.refcount += 1
-            cost.op(self.kernel, "anon_vma_ref")
+            acc["anon_vma_ref"] += 1
 
-        cost.op(self.kernel, "folio_lock")
-        if not self.mm.folio_trylock(dst):
+        acc["folio_lock"] += 1
+        if not mm.folio_trylock(dst):
             return self._unmap_out(rc, src, dst, old_page_state, anon_vma, locked, False,
                                    put_new_folio, private, ret)
         dst_locked = True
@@ -619,12 +649,13 @@ class MigrateCore:
             self._migrate_folio_record(dst, old_page_state, anon_vma)
             return MIGRATEPAGE_UNMAP, dst
 
-        if src.mapping is None:
+        if mapping is None:
             if src.flags & PG_private:
                 return self._unmap_out(rc, src, dst, old_page_state, anon_vma, locked,
                                        dst_locked, put_new_folio, private, ret)
         elif src.mapcount > 0:
-            try_to_migrate(self.kernel, src, TTU_BATCH_FLUSH if mode == MIGRATE_ASYNC else 0)
+            try_to_migrate(self.kernel, src, TTU_BATCH_FLUSH if mode == MIGRATE_ASYNC else 0,
+                           acc)
             old_page_state |= FOLIO_WAS_MAPPED
 
         if src.mapcount == 0:
@@ -656,11 +687,15 @@ class MigrateCore:
         mode: int,
         reason: int,
         ret: list[Folio],
+        acc: Charges | None = None,
     ) -> int:
-        """``migrate_folio_move``: move one unmapped folio; -EAGAIN leaves the pair queued."""
+        """``migrate_folio_move``: move one unmapped folio; -EAGAIN leaves the pair queued.
+        ``acc``: the caller's ``cost.charges`` (looked up when not given)."""
+        if acc is None:
+            acc = cost.charges(self.kernel)
         old_page_state, anon_vma = self._migrate_folio_extract(dst)
         is_lru = not src.flags & PG_movable_ops
-        rc = self.move_to_new_folio(dst, src, mode)
+        rc = self.move_to_new_folio(dst, src, mode, acc)
         if rc:
             if rc == -EAGAIN:
                 self._migrate_folio_record(dst, old_page_state, anon_vma)
@@ -669,7 +704,7 @@ class MigrateCore:
                                         True, ret)
             self.migrate_folio_undo_dst(dst, True, put_new_folio, private)
             return rc
-        self._finalize_success(src, dst, old_page_state, anon_vma, reason, is_lru)
+        self._finalize_success(src, dst, old_page_state, anon_vma, reason, is_lru, acc)
         return rc
 
     def migrate_folios_move(
@@ -688,11 +723,12 @@ class MigrateCore:
         keep_src: list[Folio] = []
         keep_dst: list[Folio] = []
         cost.op(self.kernel, "cond_resched", len(src_folios))  # one per folio of the loop
+        move = self.migrate_folio_move
         for folio, dst in zip(src_folios, dst_folios, strict=True):
-            is_thp = _is_thp(folio)
-            nr_pages = folio.nr_pages
-            rc = self.migrate_folio_move(put_new_folio, private, folio, dst, mode, reason,
-                                         ret_folios)
+            order = folio.order
+            is_thp = 1 if order >= HPAGE_PMD_ORDER else 0  # _is_thp
+            nr_pages = 1 << order
+            rc = move(put_new_folio, private, folio, dst, mode, reason, ret_folios)
             if rc == -EAGAIN:
                 c.retry += 1
                 c.thp_retry += is_thp
@@ -854,31 +890,33 @@ class MigrateCore:
         err_dst: list[Folio] = []
         keep_src: list[Folio] = []
         keep_dst: list[Folio] = []
+        prep = self._move_to_new_folio_prep
+        read = self._migrate_folio_read
         for folio, dst in zip(src_folios, dst_folios, strict=True):
-            is_thp = _is_thp(folio)
-            nr_pages = folio.nr_pages
-            old_page_state, anon_vma = self._migrate_folio_read(dst)
-            if folio.flags & PG_movable_ops:
-                rc = -EAGAIN
-            else:
-                rc = self._move_to_new_folio_prep(dst, folio, MIGRATE_SYNC_NO_COPY)
-            if rc == -EAGAIN:
+            old_page_state, anon_vma = read(dst)
+            # movable_ops folios are left to the CPU loop (-EAGAIN)
+            rc = -EAGAIN if folio.flags & PG_movable_ops else prep(dst, folio,
+                                                                    MIGRATE_SYNC_NO_COPY)
+            if rc:
+                is_thp = _is_thp(folio)
+                nr_pages = folio.nr_pages
+            if rc == MIGRATEPAGE_SUCCESS:
+                keep_src.append(folio)
+                keep_dst.append(dst)
+            elif rc == -EAGAIN:
                 c.retry += 1
                 c.thp_retry += is_thp
                 c.nr_retry_pages += nr_pages
                 err_src.append(folio)
                 err_dst.append(dst)
                 self._migrate_folio_record(dst, old_page_state, anon_vma)
-            elif rc != MIGRATEPAGE_SUCCESS:
+            else:
                 c.nr_failed += 1
                 stats.nr_thp_failed += is_thp
                 stats.nr_failed_pages += nr_pages
                 self.migrate_folio_undo_src(folio, old_page_state & FOLIO_WAS_MAPPED,
                                             anon_vma, True, ret_folios)
                 self.migrate_folio_undo_dst(dst, True, put_new_folio, private)
-            else:
-                keep_src.append(folio)
-                keep_dst.append(dst)
         src_folios[:] = keep_src
         dst_folios[:] = keep_dst
         nr_batched = len(src_folios)
@@ -909,14 +947,20 @@ class MigrateCore:
                         keep_dst.append(dst)
                 src_folios[:] = keep_src
                 dst_folios[:] = keep_dst
+            extract = self._migrate_folio_extract
+            finalize = self._move_to_new_folio_finalize
+            finalize_success = self._finalize_success
+            acc = cost.charges(self.kernel)  # this process's pending charges, for the loop
+            nr_succeeded = nr_thp_succeeded = 0
             for folio, dst in zip(src_folios, dst_folios, strict=True):
-                is_thp = _is_thp(folio)
-                nr_pages = folio.nr_pages
-                old_page_state, anon_vma = self._migrate_folio_extract(folio)
-                self._move_to_new_folio_finalize(dst, folio, MIGRATEPAGE_SUCCESS)
-                self._finalize_success(folio, dst, old_page_state, anon_vma, reason)
-                stats.nr_succeeded += nr_pages
-                stats.nr_thp_succeeded += is_thp
+                order = folio.order
+                old_page_state, anon_vma = extract(folio)
+                finalize(dst, folio, MIGRATEPAGE_SUCCESS, acc)
+                finalize_success(folio, dst, old_page_state, anon_vma, reason, True, acc)
+                nr_succeeded += 1 << order
+                nr_thp_succeeded += 1 if order >= HPAGE_PMD_ORDER else 0  # _is_thp
+            stats.nr_succeeded += nr_succeeded
+            stats.nr_thp_succeeded += nr_thp_succeeded
             src_folios.clear()
             dst_folios.clear()
         src_folios[:0] = err_src
@@ -982,6 +1026,8 @@ class MigrateCore:
         cost.op(kernel, "migrate_pages_batch_call")
         mm_trace.phase(kernel, "unmap", folios=len(from_))
 
+        unmap = self.migrate_folio_unmap
+        acc = cost.charges(kernel)  # this process's pending charges, for the loop
         pass_ = 0
         while pass_ < nr_pass and retry and jump is None:
             retry = 0
@@ -993,9 +1039,10 @@ class MigrateCore:
             while i < len(items):
                 folio = items[i]
                 i += 1
-                is_large = folio_test_large(folio)
-                is_thp = _is_thp(folio)
-                nr_pages = folio.nr_pages
+                order = folio.order
+                is_large = order > 0  # folio_test_large
+                is_thp = 1 if order >= HPAGE_PMD_ORDER else 0  # _is_thp
+                nr_pages = 1 << order  # folio_nr_pages
 
                 if not cfg.thp_migration_supported and is_thp:
                     nr_failed += 1
@@ -1011,13 +1058,13 @@ class MigrateCore:
                 if latest and not folio.flags & PG_movable_ops and folio.refcount == 1:
                     # v6: the folio was freed from under us: just drop our reference
                     folio.flags &= ~(PG_active | PG_unevictable)
-                    self.migrate_folio_done(folio, reason)
+                    self.migrate_folio_done(folio, reason, acc)
                     stats.nr_succeeded += nr_pages
                     stats.nr_thp_succeeded += is_thp
                     continue
 
-                rc, dst = self.migrate_folio_unmap(get_new_folio, put_new_folio, private,
-                                                   folio, mode, reason, ret_folios)
+                rc, dst = unmap(get_new_folio, put_new_folio, private, folio, mode, reason,
+                                ret_folios, acc)
                 if rc == -ENOMEM:
                     nr_failed += 1
                     stats.nr_thp_failed += is_thp

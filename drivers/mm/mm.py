@@ -185,9 +185,12 @@ class MmStruct:
     # ------------------------------------------------------------------ VMAs
     def find_vma(self, addr: int) -> Vma | None:
         """``vma_lookup``: the VMA containing ``addr``."""
-        i = bisect.bisect_right(self.vmas, addr, key=_VMA_START) - 1
-        if i >= 0 and self.vmas[i].contains(addr):
-            return self.vmas[i]
+        vmas = self.vmas
+        i = bisect.bisect_right(vmas, addr, key=_VMA_START) - 1
+        if i >= 0:
+            vma = vmas[i]
+            if addr < vma.end:  # vma.contains(addr): start <= addr by the bisection
+                return vma
         return None
 
     def mmap(
@@ -313,6 +316,7 @@ class Mm:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self.platform = kernel.platform
+        self.frames = kernel.platform.frames  # per-node FrameAllocator (a fixed list)
         self.tasks: dict[int, Task] = {}
         self._next_pid = 100
         self._lock_wq: dict[int, WaitQueue] = {}
@@ -352,10 +356,10 @@ class Mm:
     def alloc_folio(self, node: int, order: int = 0, *, hugetlb: bool = False) -> Folio | None:
         """``__folio_alloc(gfp | __GFP_THISNODE, order, nid)``: None when the node is full."""
         try:
-            phys = self.platform.frames[node].alloc_pages(order)
+            phys = self.frames[node].alloc_pages(order)
         except OutOfMemory:
             return None
-        return Folio(phys, order, node, refcount=1, hugetlb=hugetlb)
+        return Folio(phys, order, node, 0, None, 0, 1, hugetlb)
 
     def alloc_folios_bulk(self, node: int, order: int, count: int) -> list[Folio]:
         """``count`` folios of ``order`` on ``node`` (population of large buffers)."""
@@ -364,17 +368,18 @@ class Mm:
 
     def free_folio(self, folio: Folio) -> None:
         """Return the folio's frames to its node (``free_pages_prepare`` + free)."""
-        self.platform.frames[folio.nid].free_pages_block(folio.phys, folio.order)
+        self.frames[folio.nid].free_pages_block(folio.phys, folio.order)
         folio.refcount = 0
         folio.flags = 0
         self.folios_freed += 1
 
     def folio_put(self, folio: Folio) -> None:
         """``folio_put``: drop a reference, free the folio at zero."""
-        folio.refcount -= 1
-        if folio.refcount == 0:
+        ref = folio.refcount - 1
+        folio.refcount = ref
+        if ref == 0:
             self.free_folio(folio)
-        elif folio.refcount < 0:
+        elif ref < 0:
             raise RuntimeError(f"folio_put underflow on {folio!r}")
 
     # ------------------------------------------------------------------ locks
@@ -393,19 +398,27 @@ class Mm:
 
     def folio_unlock(self, folio: Folio) -> None:
         """``folio_unlock``: clear PG_locked and wake every waiter on the folio."""
-        if not folio.flags & PG_locked:
+        flags = folio.flags
+        if not flags & PG_locked:
             raise RuntimeError(f"folio_unlock of an unlocked folio {folio!r}")
-        wq = self._lock_wq.get(id(folio))
+        lock_wq = self._lock_wq
+        if not lock_wq:  # nobody sleeps on any folio (the common case): no lookups
+            folio.flags = flags & ~PG_locked
+            return
+        wq = lock_wq.get(id(folio))
         if wq is not None and len(wq):
             cost.flush(self.kernel)  # the waker's own pending work happens before the wake
         folio.flags &= ~PG_locked
-        wq = self._lock_wq.pop(id(folio), None)
+        wq = lock_wq.pop(id(folio), None)
         if wq is not None:
             wq.wake_all()
 
     def folio_has_waiters(self, folio: Folio) -> bool:
         """True when some task sleeps on the folio (PG_waiters)."""
-        wq = self._lock_wq.get(id(folio))
+        lock_wq = self._lock_wq
+        if not lock_wq:
+            return False
+        wq = lock_wq.get(id(folio))
         return wq is not None and len(wq) > 0
 
     def folio_wait_locked(self, folio: Folio) -> None:

@@ -34,16 +34,20 @@ TTU_RMAP_LOCKED = 1 << 1
 _TLB_PENDING = "tlb_ubc_flush_required"  # current->tlb_ubc.flush_required
 
 
-def try_to_migrate(kernel: Kernel, folio: Folio, flags: int = 0) -> None:
+def try_to_migrate(
+    kernel: Kernel, folio: Folio, flags: int = 0, acc: cost.Charges | None = None
+) -> None:
     """Replace every present mapping of ``folio`` with a migration entry (``try_to_migrate``).
 
     Each mapping drops its folio reference and mapcount. With ``TTU_BATCH_FLUSH`` the TLB
     flush is deferred to ``try_to_unmap_flush``; otherwise it is done (charged) now.
+    ``acc``: the caller's ``cost.charges`` (looked up here when not given).
     """
     n = 0
+    order = folio.order
     for mm, va in folio.mappers:
         unmapped = False
-        if folio.order == 0:
+        if order == 0:
             e = mm.ptes.get(va >> PAGE_SHIFT)
             if e is not None and e.folio is folio and not e.migration:
                 e.migration = True
@@ -61,16 +65,18 @@ def try_to_migrate(kernel: Kernel, folio: Folio, flags: int = 0) -> None:
                     folio.flags |= PG_mlocked
     folio.mapcount -= n
     folio.refcount -= n
-    cost.op(kernel, "unmap_per_mapping", n)
     if n:
+        if acc is None:
+            acc = cost.charges(kernel)
+        acc["unmap_per_mapping"] += n
         if flags & TTU_BATCH_FLUSH:
-            proc = kernel.sim.current
+            proc = kernel.sim._current  # sim.current without the property call
             if proc is not None:
                 proc.data[_TLB_PENDING] = True
             else:
-                cost.op(kernel, "tlb_flush_single")
+                acc["tlb_flush_single"] += 1
         else:
-            cost.op(kernel, "tlb_flush_single")
+            acc["tlb_flush_single"] += 1
 
 
 def try_to_unmap_flush(kernel: Kernel) -> None:
@@ -81,16 +87,21 @@ def try_to_unmap_flush(kernel: Kernel) -> None:
         cost.op(kernel, "tlb_flush_batch")
 
 
-def remove_migration_ptes(kernel: Kernel, src: Folio, dst: Folio, locked: bool = False) -> None:
+def remove_migration_ptes(
+    kernel: Kernel, src: Folio, dst: Folio, locked: bool = False,
+    acc: cost.Charges | None = None,
+) -> None:
     """Turn the migration entries naming ``src`` into present entries mapping ``dst``
-    (``dst is src`` on undo). The rmap moves to ``dst``; each mapping takes a reference."""
+    (``dst is src`` on undo). The rmap moves to ``dst``; each mapping takes a reference.
+    ``acc``: the caller's ``cost.charges`` (looked up here when not given)."""
     mappers = src.mappers
     if mappers and kernel.subsystem(Mm).folio_has_waiters(src):
         cost.flush(kernel)  # restore at the right time for tasks waiting on this folio
     n = 0
+    order = src.order
     for mm, va in mappers:
         restored = False
-        if src.order == 0:
+        if order == 0:
             e = mm.ptes.get(va >> PAGE_SHIFT)
             if e is not None and e.migration and e.folio is src:
                 e.folio = dst
@@ -109,7 +120,10 @@ def remove_migration_ptes(kernel: Kernel, src: Folio, dst: Folio, locked: bool =
     if dst is not src:
         dst.mappers = mappers
         src.mappers = []
-    cost.op(kernel, "pte_restore_per_mapping", n)
+    if n:
+        if acc is None:
+            acc = cost.charges(kernel)
+        acc["pte_restore_per_mapping"] += n
 
 
 def can_split_folio(folio: Folio) -> bool:

@@ -18,14 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterable, MutableSequence, Sequence
 from typing import TYPE_CHECKING
 
-from emulator.frame_allocator import PAGE_SIZE
+from emulator.frame_allocator import PAGE_SHIFT, PAGE_SIZE
 
 from . import cost
 from .errno import EACCES, EBUSY, EFAULT, EINVAL, ENODEV, ENOENT, EPERM, ESRCH
 from .folio import Folio
 from .migrate import MigrateCore, MigrationTargetControl
 from .migrate_mode import MIGRATE_SYNC, MR_SYSCALL
-from .mm import MAX_NUMNODES, NUMA_NO_NODE, Mm, MmStruct, Task
+from .mm import MAX_NUMNODES, NUMA_NO_NODE, VM_IO, VM_PFNMAP, Mm, MmStruct, Task
 
 if TYPE_CHECKING:
     from drivers.kernel import Kernel
@@ -73,30 +73,37 @@ class MmSyscalls:
             return None, frozenset(), -EINVAL
         return task.mm, task.mems_allowed, 0
 
-    def _get_new_folio(self, src: Folio, private: object) -> Folio | None:
-        return self.core.alloc_migration_target(src, private)
-
-    def _isolate(self, folio: Folio, pagelist: list[Folio]) -> bool:
+    def _isolate(
+        self, folio: Folio, pagelist: list[Folio], acc: cost.Charges | None = None
+    ) -> bool:
         """``folio_isolate_lru`` + list add + NR_ISOLATED accounting (or isolate_hugetlb)."""
-        cost.op(self.kernel, "isolate_folio")
+        if acc is None:
+            acc = cost.charges(self.kernel)
+        acc["isolate_folio"] += 1
+        mm = self.mm
         if folio.hugetlb:
-            return self.mm.isolate_hugetlb(folio, pagelist)
-        if not self.mm.folio_isolate_lru(folio):
+            return mm.isolate_hugetlb(folio, pagelist)
+        if not mm.folio_isolate_lru(folio):
             return False
         pagelist.append(folio)
-        self.mm.nr_isolated[folio.nid] += folio.nr_pages
+        mm.nr_isolated[folio.nid] += 1 << folio.order
         return True
 
     # ------------------------------------------------------------------ move_pages
     def add_page_for_migration(
-        self, mm: MmStruct, addr: int, node: int, pagelist: list[Folio], migrate_all: bool
+        self, mm: MmStruct, addr: int, node: int, pagelist: list[Folio], migrate_all: bool,
+        acc: cost.Charges | None = None,
     ) -> int:
-        """``add_page_for_migration``: 1 queued, 0 already on ``node``, or -errno."""
-        cost.op(self.kernel, "follow_page")
+        """``add_page_for_migration``: 1 queued, 0 already on ``node``, or -errno.
+        ``acc``: the caller's ``cost.charges`` (looked up when not given)."""
+        if acc is None:
+            acc = cost.charges(self.kernel)
+        acc["follow_page"] += 1
         vma = mm.find_vma(addr)
-        if vma is None or not vma.vma_migratable():
+        if vma is None or vma.flags & (VM_IO | VM_PFNMAP):  # !vma_migratable(vma)
             return -EFAULT
-        folio = mm.folio_at(addr)
+        pte = mm.ptes.get(addr >> PAGE_SHIFT)  # follow_page: the PTE, else a PMD mapping
+        folio = pte.folio if pte is not None else mm.folio_at(addr)
         if folio is None:
             return -ENOENT
         if folio.nid == node:
@@ -105,15 +112,16 @@ class MmSyscalls:
             return -EACCES
         # (v6.8 isolates a hugetlb folio only through its head page; the folio-based
         # __add_folio_for_migration of later kernels, followed here, isolates it from any.)
-        if not self._isolate(folio, pagelist):
+        if not self._isolate(folio, pagelist, acc):
             return -EBUSY
         return 1
 
     def do_move_pages_to_node(self, pagelist: list[Folio], node: int) -> int:
         """``do_move_pages_to_node``: migrate_pages(SYNC, MR_SYSCALL); put back leftovers."""
         mtc = MigrationTargetControl(nid=node, reason=MR_SYSCALL)
-        err = self.core.migrate_pages(pagelist, self._get_new_folio, None, mtc, MIGRATE_SYNC,
-                                      MR_SYSCALL)
+        core = self.core  # get_new_folio: alloc_migration_target itself (no wrapper call)
+        err = core.migrate_pages(pagelist, core.alloc_migration_target, None, mtc, MIGRATE_SYNC,
+                                 MR_SYSCALL)
         if err:
             self.core.putback_movable_pages(pagelist)
         return err
@@ -153,13 +161,18 @@ class MmSyscalls:
         i = 0
         cost.op(self.kernel, "lru_cache_disable")
         jumped_out = False
+        nr_nodes = len(nodes)
+        node_memory = self.mm.node_memory
+        migrate_all = bool(flags & MPOL_MF_MOVE_ALL)
+        add_page = self.add_page_for_migration
+        acc = cost.charges(self.kernel)  # this process's pending charges, for the loop
         while i < nr_pages:
-            if i >= len(nodes):
+            if i >= nr_nodes:
                 err = -EFAULT
                 break
             p = pages[i]
             node = nodes[i]
-            if node < 0 or node >= MAX_NUMNODES or node not in self.mm.node_memory:
+            if node < 0 or node >= MAX_NUMNODES or node not in node_memory:
                 err = -ENODEV
                 break
             if node not in task_nodes:
@@ -175,8 +188,7 @@ class MmSyscalls:
                     break
                 start = i
                 current_node = node
-            err = self.add_page_for_migration(mm, p, current_node, pagelist,
-                                              bool(flags & MPOL_MF_MOVE_ALL))
+            err = add_page(mm, p, current_node, pagelist, migrate_all, acc)
             if err > 0:
                 i += 1
                 continue
@@ -304,7 +316,7 @@ class MmSyscalls:
         err = 0
         if pagelist:
             mtc = MigrationTargetControl(nid=dest, reason=MR_SYSCALL)
-            err = self.core.migrate_pages(pagelist, self._get_new_folio, None, mtc,
+            err = self.core.migrate_pages(pagelist, self.core.alloc_migration_target, None, mtc,
                                           MIGRATE_SYNC, MR_SYSCALL)
             if err:
                 self.core.putback_movable_pages(pagelist)
