@@ -139,6 +139,11 @@ class Simulator:
         self._reported: set[int] = set()
         self.events_processed = 0
         self.fast_forwards = 0
+        # The bound ``_resume`` every internal wake-up posts: a process giving up the CPU
+        # recognises the next event as a process resume by identity (see ``_switch_out``).
+        self._wake = self._resume
+        self._direct = False  # direct hand-offs allowed (inside run(), no per-event checks)
+        self._handoffs = 0  # events run by hand-offs rather than by the loop
 
     # ----------------------------------------------------------------- scheduling
     def schedule(
@@ -236,6 +241,10 @@ class Simulator:
         n = 0
         heap = self._heap
         pop = _heappop
+        # Processes may hand the CPU straight to the next process (``_switch_out``) unless
+        # the loop must look between events (a condition, an event budget).
+        self._direct = condition is None and max_events is None
+        h0 = self._handoffs
         try:
             # peek() + step() inlined: this loop runs once per event of every simulation.
             while True:
@@ -268,7 +277,8 @@ class Simulator:
                 self.now = until
         finally:
             self._until = None
-        return n
+            self._direct = False
+        return n + self._handoffs - h0
 
     def run_until_idle(self) -> int:
         return self.run()
@@ -294,7 +304,7 @@ class Simulator:
             raise SimulationError(f"negative delay {delay}")
         label = name or str(getattr(fn, "__name__", "process"))
         proc = Process(self, fn, args, label, core)
-        self._post(self.now + int(delay), self._resume, (proc, None), priority)
+        self._post(self.now + int(delay), self._wake, (proc, None), priority)
         return proc
 
     @property
@@ -318,19 +328,62 @@ class Simulator:
         try:
             proc.glet.switch(value)
         finally:
+            # The process that gave control back: ``proc``, or the last of the processes it
+            # handed the CPU to (``_switch_out``), whichever switched out or ended.
+            back = self._current
             self._current = prev
-        if proc.finished:
-            proc.glet = None  # the dead greenlet and the Process no longer form a cycle
+        if back is None:
+            return
+        if back.finished:
+            back.glet = None  # the dead greenlet and the Process no longer form a cycle
         # An unhandled exception in a process is a bug: stop the run loudly (a joined
         # process re-raises in its joiner instead, see Process._body).
-        if proc.finished and proc.exception is not None and id(proc) not in self._reported:
-            self._reported.add(id(proc))
-            raise proc.exception
+        if back.finished and back.exception is not None and id(back) not in self._reported:
+            self._reported.add(id(back))
+            raise back.exception
 
     def _switch_out(self) -> Any:
-        """Give control back to the scheduler; returns the value passed to ``_resume``."""
-        assert self._main is not None
-        return self._main.switch()
+        """Give control back to the scheduler; returns the value passed to ``_resume``.
+
+        Direct hand-off: when the scheduler's next event would resume a process, this
+        process runs that event itself (the loop's bookkeeping, then one greenlet switch
+        straight to that process) instead of switching to the scheduler, which would switch
+        again. The events, their order and their times are the loop's; any other next event
+        (a device callback, a bound of ``run``, an empty heap) goes back to the loop.
+        """
+        main = self._main
+        assert main is not None
+        if not self._direct:
+            return main.switch()
+        heap = self._heap
+        wake = self._wake
+        until = self._until
+        while True:
+            while heap:  # the loop's skip over cancelled events
+                entry = heap[0]
+                ev = entry[3]
+                if ev is None or not ev.cancelled:
+                    break
+                _heappop(heap)
+            else:
+                return main.switch()
+            if entry[4] is not wake or (until is not None and entry[0] > until):
+                return main.switch()
+            _heappop(heap)
+            self.now = entry[0]
+            self.events_processed += 1
+            self._handoffs += 1
+            proc, value = entry[5]
+            if proc.finished:
+                continue  # _resume of an ended process: a no-op event
+            if proc is self._current:
+                return value  # this process's own wake-up: nothing to switch
+            glet = proc.glet
+            if glet is None:
+                proc.glet = glet = greenlet(proc._body, parent=main)
+                proc.started = True
+            self._current = proc
+            return glet.switch(value)  # back here when this process is resumed
 
     def _can_fast_forward(self, target: int) -> bool:
         """True when no event (or bound) lies at or before ``target``: time can just jump."""
@@ -366,9 +419,9 @@ class Simulator:
                 return
         # self._post(target, self._resume, (proc, None)); self._switch_out(), inlined.
         self._seq = seq = self._seq + 1
-        entry: _Entry = (target, 0, seq, None, self._resume, (proc, None))
+        entry: _Entry = (target, 0, seq, None, self._wake, (proc, None))
         _heappush(self._heap, entry)
-        self._main.switch()  # type: ignore[union-attr]  # set by run() before any process
+        self._switch_out()
 
     def sleep_until(self, time: int) -> None:
         self.sleep(max(0, int(time) - self.now))
@@ -376,7 +429,7 @@ class Simulator:
     def yield_now(self) -> None:
         """Let every other event scheduled for this instant run first (cond_resched())."""
         proc = self.require_process()
-        self._post(self.now, self._resume, (proc, None), 1)
+        self._post(self.now, self._wake, (proc, None), 1)
         self._switch_out()
 
     def waiter(self) -> Waiter:
@@ -406,7 +459,7 @@ class Waiter:
         self.fired = True
         self.value = value
         sim = self.sim
-        sim._post(sim.now, sim._resume, (self.proc, value))
+        sim._post(sim.now, sim._wake, (self.proc, value))
         return True
 
     def wait(self, timeout: int | None = None) -> bool:

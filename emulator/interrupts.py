@@ -162,7 +162,7 @@ class InterruptController:
             return
         if delay < 0:
             raise SimulationError(f"negative delay {delay}")
-        sim._post(sim.now + delay, sim._resume, (proc, None))  # = spawn's start event
+        sim._post(sim.now + delay, sim._wake, (proc, None))  # = spawn's start event
 
     def _irq_thread(self, line: IrqLine) -> None:
         """The line's handler thread: one ``_deliver`` per resume, parked in between."""
