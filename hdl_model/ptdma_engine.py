@@ -268,6 +268,10 @@ class PtdmaEngine:
         }
         self.regs = RegisterFile(REGISTERS, build)
         self._v = self.regs.values  # hot-path alias of the register storage
+        # The bus calls the window's handler: mmio_read/mmio_write below, bound straight to
+        # the register file (what they call), one call less per MMIO access.
+        self.mmio_read = self.regs.read  # type: ignore[method-assign]
+        self.mmio_write = self.regs.write  # type: ignore[method-assign]
         self._install_hooks()
         self._reset_state()
         bar_size = platform.preset.topology.mmio_window
@@ -574,7 +578,8 @@ class PtdmaEngine:
     @property
     def busy(self) -> bool:
         """A descriptor is being fetched or executed (Q_STATUS.BUSY)."""
-        return self.fetching is not None or any(not j.finished for j in self.jobs)
+        jobs = self.jobs  # (no generator when nothing is in flight, the usual case)
+        return self.fetching is not None or (bool(jobs) and not all(j.finished for j in jobs))
 
     def _max_inflight(self) -> int:
         return len(self.lanes) if self._v[O_EXT_CTRL] & EXT_OOO else 1
@@ -617,7 +622,7 @@ class PtdmaEngine:
         v = self._v
         if (
             v[O_CLK_GATE] & 1
-            and not any(not j.finished for j in self.jobs)
+            and (not self.jobs or all(j.finished for j in self.jobs))  # no job in flight
             and self.sim.now - self._idle_since >= self._gate_idle_ps
         ):
             wake = self._ungate_ps
@@ -627,8 +632,9 @@ class PtdmaEngine:
         self.fetching = job
         if self._tracing:
             self._note("fetch", addr=addr, slot=job.slot)
-        job.event = self.sim.schedule(
-            wake + job.fetch_ps + self._decode_ps, self._on_decoded, job
+        sim = self.sim  # sim.schedule(delay, ...), the delay being a non-negative int
+        job.event = sim.schedule_at(
+            sim.now + wake + job.fetch_ps + self._decode_ps, self._on_decoded, job
         )
         if self._vcd_on:
             self._wave()
@@ -1074,12 +1080,14 @@ class PtdmaEngine:
 
     def _retire(self, stop_on_error: bool) -> None:
         v = self._v
-        while self.jobs and self.jobs[0].finished:
-            j = self.jobs[0]
+        jobs = self.jobs
+        while jobs and jobs[0].finished:
+            j = jobs[0]
             if j.outcome != "done" and (stop_on_error or j.outcome == "abort"):
                 break  # HEAD stays on the failing descriptor
-            self.jobs.pop(0)
-            if j.next_addr >= 0 and self.head == j.addr:
+            jobs.pop(0)
+            # self.head == j.addr
+            if j.next_addr >= 0 and ((v[O_CONTROL] >> BASE_HI_SHIFT) << 32) | v[O_HEAD] == j.addr:
                 v[O_HEAD] = j.next_addr & 0xFFFF_FFFF
 
     def _record_error(self, job: _Job) -> None:
