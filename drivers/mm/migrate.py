@@ -33,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from emulator.frame_allocator import PAGE_SHIFT, OutOfMemory
+
 from . import cost
 from . import trace as mm_trace
 from .errno import EAGAIN, EBUSY, EIO, ENOMEM, EOPNOTSUPP
@@ -47,6 +49,7 @@ from .folio import (
     PG_dirty,
     PG_hwpoison,
     PG_isolated,
+    PG_locked,
     PG_lru,
     PG_mlocked,
     PG_movable_ops,
@@ -74,6 +77,7 @@ from .migrate_mode import (
 )
 from .mm import NUMA_NO_NODE, AnonVma, Mm
 from .rmap import (
+    _TLB_PENDING,
     TTU_BATCH_FLUSH,
     remove_migration_ptes,
     split_folio_to_list,
@@ -83,6 +87,10 @@ from .rmap import (
 
 if TYPE_CHECKING:
     from drivers.kernel import Kernel
+
+# Flags that take a folio off _unmap_anon_fast: locked (trylock fails), movable_ops,
+# writeback (-EBUSY in MIGRATE_ASYNC), mlocked (old state FOLIO_WAS_MLOCKED).
+_UNMAP_FAST_EXCLUDED = PG_locked | PG_movable_ops | PG_writeback | PG_mlocked
 
 MIGRATEPAGE_SUCCESS = 0
 MIGRATEPAGE_UNMAP = 1
@@ -94,6 +102,7 @@ NR_MAX_MIGRATE_SYNC_RETRY = NR_MAX_MIGRATE_PAGES_RETRY - NR_MAX_MIGRATE_ASYNC_RE
 FLAVOURS = ("generic", "seed", "v3", "latest")
 GC_PAUSE_FOLIOS = 4096  # migrate_pages() calls this large defer full GC collections ...
 GC_PAUSE_THRESHOLD2 = 1_000_000  # ... by this generation-2 threshold while they run
+_GC_PAUSED_KEY = "migrate_gc_paused"  # proc.data: the collector is off outside copies
 
 GetNewFolio = Callable[[Folio, Any], "Folio | None"]
 Charges = cost.Charges  # cost.charges(kernel): the pending named CPU charges
@@ -223,6 +232,10 @@ class MigrateCore:
         self.kmalloc_calls = 0
         self.bug_events: list[str] = []  # consequences of faithful bugs, for tests/reports
         self._registry: MigratorRegistry | None = None  # looked up once, on first use
+        # Emulator speed: the common anonymous order-0 case of the unmap, prep and finalize
+        # loops in one step each (``_unmap_anon_fast`` and siblings; same state and charges
+        # as the general functions, compared by tests/mm/test_mm_batch_fast.py).
+        self.fast_paths = True
 
     # ------------------------------------------------------------------ configuration
     def configure(self, config: MigrationConfig | None = None, **changes: Any) -> MigrationConfig:
@@ -257,6 +270,9 @@ class MigrateCore:
 
     def _copy_begin(self) -> int:
         cost.flush(self.kernel)
+        proc = self.kernel.sim._current
+        if proc is not None and proc.data.get(_GC_PAUSED_KEY):
+            gc.enable()  # copies (DMA descriptors, IRQ processes) leave cyclic garbage
         mm_trace.phase(self.kernel, "copy")
         start = self.kernel.sim.now
         rec = self._record()
@@ -269,6 +285,9 @@ class MigrateCore:
     def _copy_end(self, start: int, pages: int) -> None:
         rec = self._record()
         if rec is None:
+            proc = self.kernel.sim._current
+            if proc is not None and proc.data.get(_GC_PAUSED_KEY):
+                gc.disable()
             return
         now = self.kernel.sim.now
         if rec.t2 is None:
@@ -277,6 +296,9 @@ class MigrateCore:
         rec.copy_ps += now - start
         rec.copy_sections += 1
         rec.copied_pages += pages
+        proc = self.kernel.sim._current
+        if proc is not None and proc.data.get(_GC_PAUSED_KEY):
+            gc.disable()  # back in the migration core's own loops
         mm_trace.phase(self.kernel, "move")
 
     def _timed_folio_copy(self, dst: Folio, src: Folio) -> int:
@@ -324,11 +346,16 @@ class MigrateCore:
 
     def _migrate_folio_extract(self, f: Folio) -> tuple[int, Any]:
         """``__migrate_folio_extract``: read and clear (the COPIED marker survives)."""
-        state, anon_vma = self._migrate_folio_read(f)
-        if self.config.flavour == "latest":
-            f.migrate_info &= FOLIO_CONTENT_COPIED
+        private = f.private
         f.private = None
-        return state, anon_vma
+        if self.config.flavour == "latest":
+            state = f.migrate_info & (FOLIO_WAS_MAPPED | FOLIO_WAS_MLOCKED)
+            f.migrate_info &= FOLIO_CONTENT_COPIED
+            return state, private
+        if type(private) is tuple:  # as _migrate_folio_read
+            anon_vma, state = private
+            return state, anon_vma
+        return 0, None
 
     # ------------------------------------------------------------------ metadata + copy
     def folio_expected_refs(self, mapping: Any, folio: Folio) -> int:
@@ -343,15 +370,15 @@ class MigrateCore:
 
     def folio_migrate_mapping(self, mapping: Any, dst: Folio, src: Folio) -> int:
         """``folio_migrate_mapping``: move the page-cache slot and references to dst."""
-        expected = self.folio_expected_refs(mapping, src)
         if mapping is None:
-            if src.refcount != expected:
+            if src.refcount != 1:  # folio_expected_refs(None, src): the isolation's
                 return -EAGAIN
             dst.index = src.index
             dst.mapping = src.mapping
             if src.flags & PG_swapbacked:
                 dst.flags |= PG_swapbacked
             return MIGRATEPAGE_SUCCESS
+        expected = self.folio_expected_refs(mapping, src)
         # folio_ref_freeze(src, expected)
         if src.refcount != expected or (
             self.ref_freeze_fault is not None and self.ref_freeze_fault(src)
@@ -403,7 +430,7 @@ class MigrateCore:
             self.folio_migrate_flags(dst, src)
             return MIGRATEPAGE_SUCCESS
         # v3 / latest __migrate_folio: check refs, copy (unless NO_COPY / marker), mapping.
-        expected = self.folio_expected_refs(mapping, src)
+        expected = 1 if mapping is None else self.folio_expected_refs(mapping, src)
         if src.refcount != expected:
             return -EAGAIN
         dst_private = dst.private
@@ -465,7 +492,7 @@ class MigrateCore:
         is_lru = not src.flags & PG_movable_ops
         if self.config.flavour == "v3" and not (
             self._registry or self.registry
-        ).can_dma_migrate(dst, src):
+        )._can_dma_migrate(dst, src):
             return -EAGAIN  # v2/v3 5/9: static_call(_can_offc_migrate) in _prep
         if is_lru:
             mapping = src.mapping
@@ -574,6 +601,118 @@ class MigrateCore:
             anon_vma.refcount -= 1
         mm.folio_unlock(src)
         self.migrate_folio_done(src, reason, acc)
+
+    # ------------------------------------------------------------------ fast paths
+    def _unmap_anon_fast(self, src: Folio, nid: int, proc: Any, acc: Charges) -> Folio | None:
+        """``migrate_folio_unmap`` with ``alloc_migration_target`` and ``try_to_migrate``
+        for its common case, in one step: an unlocked LRU anonymous order-0 folio mapped by
+        one present PTE of an mm without VM_LOCKED VMAs (the caller checks: MIGRATE_ASYNC,
+        get_new_folio is alloc_migration_target without alloc_fault, not "latest").
+
+        Returns the locked dst with the record stashed (MIGRATEPAGE_UNMAP), having made the
+        same changes and charges as the general path; None, having done nothing, when the
+        folio is not that case or the node is full (the general path then runs).
+        """
+        if src.order or src.flags & _UNMAP_FAST_EXCLUDED or src.refcount == 1 or \
+                src.mapcount != 1 or src.hugetlb:
+            return None
+        anon_vma = src.mapping
+        mappers = src.mappers
+        if not getattr(anon_vma, "anon", False) or len(mappers) != 1:
+            return None
+        mm, va = mappers[0]
+        e = mm.ptes.get(va >> PAGE_SHIFT)
+        if e is None or e.folio is not src or e.migration or mm.nr_locked_vmas:
+            return None
+        try:
+            phys = self.mm.frames[nid].alloc_pages(0)  # __folio_alloc
+        except OutOfMemory:
+            return None
+        acc["alloc_dst_folio"] += 1
+        # folio_trylock(src), folio_get_anon_vma, folio_trylock(dst) (a fresh folio)
+        acc["folio_lock"] += 2
+        src.flags |= PG_locked
+        anon_vma.refcount += 1
+        acc["anon_vma_ref"] += 1
+        dst = Folio(phys, 0, nid, PG_locked, None, 0, 1, False)
+        # try_to_migrate(src, TTU_BATCH_FLUSH): the PTE becomes a migration entry
+        e.migration = True
+        src.mapcount = 0
+        src.refcount -= 1
+        acc["unmap_per_mapping"] += 1
+        proc.data[_TLB_PENDING] = True
+        dst.private = (anon_vma, FOLIO_WAS_MAPPED)  # __migrate_folio_record
+        return dst
+
+    def _prep_anon_fast(self, dst: Folio, src: Folio, acc: Charges) -> int | None:
+        """``_move_to_new_folio_prep(dst, src, MIGRATE_SYNC_NO_COPY)`` of flavour v3 for an
+        anonymous LRU folio with only the isolation reference, in one step: the static call
+        ``can_dma_migrate`` (-EAGAIN when it declines), then ``__migrate_folio`` ->
+        ``folio_migrate_mapping`` -> ``folio_migrate_flags``, the record moving from dst to
+        src. None, having done nothing, for any other folio."""
+        mapping = src.mapping
+        if src.refcount != 1 or src.hugetlb or src.flags & PG_movable_ops or \
+                not getattr(mapping, "anon", False):
+            return None
+        reg = self._registry or self.registry
+        if not reg._can_dma_migrate(dst, src):
+            return -EAGAIN  # v2/v3 5/9: static_call(_can_offc_migrate) in _prep
+        src.private = dst.private  # v3 4/9: the record stashed in src
+        dst.private = None
+        dst.index = src.index  # folio_migrate_mapping(NULL mapping)
+        dst.mapping = mapping
+        flags = src.flags
+        acc["metadata_copy"] += 1  # folio_migrate_flags (PG_swapbacked is among the copied)
+        dst.flags |= flags & MIGRATE_COPIED_FLAGS
+        src.flags = flags & ~(PG_active | PG_unevictable | PG_private)
+        return MIGRATEPAGE_SUCCESS
+
+    def _finalize_anon_fast(self, src: Folio, dst: Folio, reason: int, acc: Charges) -> bool:
+        """``_move_to_new_folio_finalize`` + ``_finalize_success`` for an anonymous order-0
+        folio that was mapped once (record: FOLIO_WAS_MAPPED) and holds only the isolation
+        reference, when no task waits on any folio (so nothing in it flushes or wakes):
+        the PTE maps dst again, both unlock, src is freed. False, having done nothing,
+        otherwise."""
+        private = src.private
+        if type(private) is not tuple or private[1] != FOLIO_WAS_MAPPED or src.order or \
+                src.refcount != 1 or reason == MR_MEMORY_FAILURE or \
+                src.flags & (PG_movable_ops | PG_locked) != PG_locked or \
+                not dst.flags & PG_locked or not getattr(src.mapping, "anon", False) or \
+                len(src.mappers) != 1:
+            return False
+        anon_vma = private[0]
+        src.private = None  # __migrate_folio_extract
+        acc["flush_dcache_folio"] += 1
+        acc["lru_add"] += 1
+        # remove_migration_ptes(src, dst): the migration entry maps dst
+        mappers = src.mappers
+        mm, va = mappers[0]
+        e = mm.ptes.get(va >> PAGE_SHIFT)
+        if e is not None and e.migration and e.folio is src:
+            e.folio = dst
+            e.migration = False
+            dst.mapcount += 1
+            dst.refcount += 1
+            acc["pte_restore_per_mapping"] += 1
+        dst.mappers = mappers
+        src.mappers = []
+        # folio_add_lru, folio_unlock(dst), folio_put(dst), put_anon_vma
+        dst.flags = (dst.flags | PG_lru) & ~PG_locked
+        acc["folio_put"] += 1
+        if dst.refcount > 1:
+            dst.refcount -= 1
+        else:  # no PTE restored: the general folio_put frees dst (or reports underflow)
+            self.mm.folio_put(dst)
+        if anon_vma is not None:
+            anon_vma.refcount -= 1
+        # migrate_folio_done: isolation accounting and the last reference (frees src)
+        acc["migrate_folio_done"] += 1
+        mm_sub = self.mm
+        mm_sub.nr_isolated[src.nid] -= 1
+        src.flags &= ~PG_locked  # folio_unlock(src), before the last folio_put
+        src.refcount = 0
+        mm_sub.free_folio(src)  # through the instance: debug hooks (page poisoning) see it
+        return True
 
     # ------------------------------------------------------------------ unmap
     def migrate_folio_unmap(
@@ -844,7 +983,7 @@ class MigrateCore:
         if nr_mig_folios:
             t = self._copy_begin()
             reg.folios_copy_dispatch(dst_folios, src_folios, len(src_folios))
-            self._copy_end(t, sum(f.nr_pages for f in src_folios))
+            self._copy_end(t, sum(1 << f.order for f in src_folios))
             for k, (folio, dst) in enumerate(zip(src_folios, dst_folios, strict=True)):
                 is_thp = _is_thp(folio)
                 nr_pages = folio.nr_pages
@@ -892,11 +1031,21 @@ class MigrateCore:
         keep_dst: list[Folio] = []
         prep = self._move_to_new_folio_prep
         read = self._migrate_folio_read
+        prep_fast = self._prep_anon_fast if self.fast_paths else None
+        acc = cost.charges(self.kernel)  # this process's pending charges, for the loop
         for folio, dst in zip(src_folios, dst_folios, strict=True):
+            frc = None if prep_fast is None else prep_fast(dst, folio, acc)
+            if frc == MIGRATEPAGE_SUCCESS:
+                keep_src.append(folio)
+                keep_dst.append(dst)
+                continue
             old_page_state, anon_vma = read(dst)
-            # movable_ops folios are left to the CPU loop (-EAGAIN)
-            rc = -EAGAIN if folio.flags & PG_movable_ops else prep(dst, folio,
-                                                                    MIGRATE_SYNC_NO_COPY)
+            if frc is not None:
+                rc = frc
+            else:
+                # movable_ops folios are left to the CPU loop (-EAGAIN)
+                rc = -EAGAIN if folio.flags & PG_movable_ops else prep(dst, folio,
+                                                                        MIGRATE_SYNC_NO_COPY)
             if rc:
                 is_thp = _is_thp(folio)
                 nr_pages = folio.nr_pages
@@ -923,7 +1072,7 @@ class MigrateCore:
         if nr_batched:
             t = self._copy_begin()
             rc = reg.folios_copy_dispatch(dst_folios, src_folios, nr_batched)
-            self._copy_end(t, sum(f.nr_pages for f in src_folios))
+            self._copy_end(t, sum(1 << f.order for f in src_folios))
             if rc:
                 # fallback to serial page copy; a folio that still fails is undone
                 keep_src, keep_dst = [], []
@@ -952,7 +1101,12 @@ class MigrateCore:
             finalize_success = self._finalize_success
             acc = cost.charges(self.kernel)  # this process's pending charges, for the loop
             nr_succeeded = nr_thp_succeeded = 0
+            fin_fast = self._finalize_anon_fast if self.fast_paths else None
+            lock_wq = self.mm._lock_wq
             for folio, dst in zip(src_folios, dst_folios, strict=True):
+                if fin_fast is not None and not lock_wq and fin_fast(folio, dst, reason, acc):
+                    nr_succeeded += 1
+                    continue
                 order = folio.order
                 old_page_state, anon_vma = extract(folio)
                 finalize(dst, folio, MIGRATEPAGE_SUCCESS, acc)
@@ -1028,6 +1182,14 @@ class MigrateCore:
 
         unmap = self.migrate_folio_unmap
         acc = cost.charges(kernel)  # this process's pending charges, for the loop
+        proc = kernel.sim._current
+        # The one-step common case (_unmap_anon_fast) applies to this call?
+        fast_nid = NUMA_NO_NODE - 1
+        if (self.fast_paths and not latest and mode == MIGRATE_ASYNC and proc is not None
+                and getattr(get_new_folio, "__func__", None) is MigrateCore.alloc_migration_target
+                and getattr(get_new_folio, "__self__", None) is self and self.alloc_fault is None):
+            fast_nid = private.nid
+        unmap_fast = self._unmap_anon_fast
         pass_ = 0
         while pass_ < nr_pass and retry and jump is None:
             retry = 0
@@ -1063,8 +1225,15 @@ class MigrateCore:
                     stats.nr_thp_succeeded += is_thp
                     continue
 
-                rc, dst = unmap(get_new_folio, put_new_folio, private, folio, mode, reason,
-                                ret_folios, acc)
+                dst = None
+                if fast_nid != NUMA_NO_NODE - 1:
+                    dst = unmap_fast(folio, fast_nid if fast_nid != NUMA_NO_NODE else folio.nid,
+                                     proc, acc)
+                if dst is not None:
+                    rc = MIGRATEPAGE_UNMAP
+                else:
+                    rc, dst = unmap(get_new_folio, put_new_folio, private, folio, mode, reason,
+                                    ret_folios, acc)
                 if rc == -ENOMEM:
                     nr_failed += 1
                     stats.nr_thp_failed += is_thp
@@ -1141,7 +1310,7 @@ class MigrateCore:
                     t = self._copy_begin()
                     self.offload.migrate_offload_batch_copy(dst_batch, src_batch,
                                                             len(src_batch))
-                    self._copy_end(t, sum(f.nr_pages for f in src_batch))
+                    self._copy_end(t, sum(1 << f.order for f in src_batch))
             pass_ = 0
             while pass_ < nr_pass and c.retry:
                 c.retry = 0
@@ -1351,7 +1520,7 @@ class MigrateCore:
             mode=int(mode),
             reason=int(reason),
             nr_folios=len(from_),
-            nr_pages=sum(f.nr_pages for f in from_),
+            nr_pages=sum(1 << f.order for f in from_),
             migrator=migrator,
         )
         outer = proc.data.get("migrate_record")
@@ -1361,9 +1530,17 @@ class MigrateCore:
         # whole heap several times meanwhile (a quarter of a 1 GiB DCBM migration's time).
         # Full collections wait until the call returns; the young generations are still
         # collected, so short-lived cycles (descriptors, IRQ processes) are freed as usual.
+        # The core's own loops (isolation to unmap, metadata, finalize) create only long-lived
+        # objects (dst folios, records), so there the collector is off altogether; it runs
+        # during the copies (_copy_begin .. _copy_end), which leave short-lived cycles.
         gc_saved = gc.get_threshold() if len(from_) >= GC_PAUSE_FOLIOS else None
+        gc_outer = proc.data.get(_GC_PAUSED_KEY)
+        gc_was_enabled = gc.isenabled()
         if gc_saved is not None:
             gc.set_threshold(gc_saved[0], gc_saved[1], GC_PAUSE_THRESHOLD2)
+            if gc_was_enabled:
+                proc.data[_GC_PAUSED_KEY] = True
+                gc.disable()
         try:
             with cost.deferred(kernel):
                 cost.op(kernel, "migrate_pages_call")
@@ -1374,6 +1551,9 @@ class MigrateCore:
             proc.data["migrate_record"] = outer
             if gc_saved is not None:
                 gc.set_threshold(*gc_saved)
+                proc.data[_GC_PAUSED_KEY] = gc_outer
+                if gc_was_enabled:
+                    gc.enable()
         rec.t4 = sim.now
         rec.rc = rc
         self.records.append(rec)
@@ -1406,7 +1586,7 @@ class MigrateCore:
                         ret_folios.append(folio)  # retried hugetlb folios are kept in list
                         continue
                     rest.append(folio)
-                    nr_pages += folio.nr_pages
+                    nr_pages += 1 << folio.order  # folio_nr_pages
                     if nr_pages >= limit:
                         cut = idx + 1
                         break
