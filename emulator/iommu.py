@@ -13,6 +13,7 @@ while no such fault is armed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,19 +99,24 @@ class IovaPageTable:
             if below == npages:
                 return
             page, phys_page, npages, i = page + below, phys_page + below, npages - below, 0
-        t = self.table
-        if i + npages > len(t):
-            size = len(t)
-            while size < i + npages:
-                size *= 2
-            grown = np.zeros(size, np.int64)
-            grown[: len(t)] = t
-            self.table = t = grown
+        t = self.reserve(i + npages)
         w = 1 + int(writable)
         if npages == 1:
             t[i] = (phys_page << 1) + w
         else:
             t[i : i + npages] = np.arange(phys_page << 1, (phys_page + npages) << 1, 2) + w
+
+    def reserve(self, n: int) -> np.ndarray:
+        """The array, grown by doubling (zero filled) to at least ``n`` entries."""
+        t = self.table
+        if n > len(t):
+            size = len(t)
+            while size < n:
+                size *= 2
+            grown = np.zeros(size, np.int64)
+            grown[: len(t)] = t
+            self.table = t = grown
+        return t
 
     def clear_range(self, page: int, npages: int) -> int:
         """Unmap ``npages`` IOVA pages from ``page``; returns how many were mapped."""
@@ -204,6 +210,42 @@ class Iommu:
         d.mapped_pages += npages
         return iova_page * PAGE_SIZE + phys % PAGE_SIZE
 
+    def map_sg(self, device: str, phys: Sequence[int] | np.ndarray,
+               sizes: Sequence[int] | np.ndarray, writable: bool = True) -> np.ndarray:
+        """``map`` of each range ``(phys[k], sizes[k])`` in order, as one vectorised update:
+        the ranges get consecutive page-granular IOVAs (one IOVA range for the whole list,
+        as ``iommu_dma_map_sg`` allocates it) and their pages are written to the page table
+        in one slice; returns each range's IOVA (int64), exactly as ``map`` would one by
+        one."""
+        ph = np.asarray(phys, np.int64)
+        if not self.translating:
+            return ph.copy()
+        n = len(ph)
+        if n == 0:
+            return ph.copy()
+        d = self.domain(device)
+        tbl = d.pages
+        sz = np.asarray(sizes, np.int64)
+        first = ph >> PAGE_SHIFT
+        npages = ((ph + np.maximum(sz, 1) - 1) >> PAGE_SHIFT) - first + 1
+        starts = np.cumsum(npages) - npages  # each range's first page inside the IOVA range
+        total = int(starts[-1] + npages[-1])
+        iova_page = d.next_iova // PAGE_SIZE
+        i = iova_page - tbl.base
+        w = 1 + int(writable)
+        if i < 0:  # below the array (never handed out by map): the per-range path
+            for k in range(n):
+                tbl.set_range(iova_page + int(starts[k]), int(first[k]), int(npages[k]),
+                              writable)
+        elif total == n:  # one page per range (4 KiB entries): no expansion needed
+            tbl.reserve(i + n)[i : i + n] = (first << 1) + w
+        else:  # page j of the IOVA range: physical page first[k] + (j - starts[k])
+            pages = np.repeat(first - starts, npages) + np.arange(total, dtype=np.int64)
+            tbl.reserve(i + total)[i : i + total] = (pages << 1) + w
+        d.next_iova += total * PAGE_SIZE
+        d.mapped_pages += total
+        return (starts + iova_page) * PAGE_SIZE + (ph & (PAGE_SIZE - 1))
+
     def unmap(self, device: str, iova: int, size: int) -> None:
         if not self.translating:
             return
@@ -211,6 +253,28 @@ class Iommu:
         first = iova // PAGE_SIZE
         last = (iova + max(size, 1) - 1) // PAGE_SIZE
         d.mapped_pages -= d.pages.clear_range(first, last - first + 1)
+
+    def unmap_many(self, device: str, ranges: Sequence[tuple[int, int]]) -> None:
+        """``unmap`` of each ``(iova, size)`` in order; ranges whose pages follow each other
+        (a table's merged segments) are cleared as one run of the page table, which counts
+        and clears exactly the pages the separate unmaps would."""
+        if not self.translating or not ranges:
+            return
+        d = self.domain(device)
+        clear = d.pages.clear_range
+        run_first = run_end = -1  # the pending run of IOVA pages [run_first, run_end)
+        unmapped = 0
+        for iova, size in ranges:
+            first = iova // PAGE_SIZE
+            end = (iova + max(size, 1) - 1) // PAGE_SIZE + 1
+            if first == run_end:
+                run_end = end
+                continue
+            if run_end >= 0:
+                unmapped += clear(run_first, run_end - run_first)
+            run_first, run_end = first, end
+        unmapped += clear(run_first, run_end - run_first)
+        d.mapped_pages -= unmapped
 
     def inject_fault(
         self,

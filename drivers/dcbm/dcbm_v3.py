@@ -55,10 +55,10 @@ from drivers.dmaengine.scatterlist import (
     sg_dma_len,
     sg_free_table,
     sg_next,
-    sg_set_folio,
+    sg_set_folios,
 )
 from drivers.mm.errno import EINVAL, EIO, ENODEV, ETIMEDOUT
-from drivers.mm.folio import Folio, folio_size
+from drivers.mm.folio import Folio
 from drivers.mm.folio_copy import folios_mc_copy
 from drivers.mm.migrate_dma import Migrator, MigratorRegistry
 from emulator.event_kernel import MS
@@ -140,17 +140,14 @@ class DcbmV3:
             sg_free_table(work.src_sgt)
             work.src_sgt = work.dst_sgt = None
             return ret
-        sg_src = work.src_sgt.sgl
-        sg_dst = work.dst_sgt.sgl
-        for i in range(nr):
-            src = src_list[pos + i]
-            dst = dst_list[pos + i]
-            assert sg_src is not None and sg_dst is not None
-            sg_set_folio(sg_src, src, folio_size(src), 0, kernel)
-            sg_set_folio(sg_dst, dst, folio_size(dst), 0, kernel)
-            if i < nr - 1:
-                sg_src = sg_next(sg_src)
-                sg_dst = sg_next(sg_dst)
+        # for (i = 0; i < nr; i++) {
+        #         sg_set_folio(sg_src, src_list[pos + i], folio_size(src), 0);
+        #         sg_set_folio(sg_dst, dst_list[pos + i], folio_size(dst), 0);
+        #         sg_src = sg_next(sg_src); sg_dst = sg_next(sg_dst);
+        # }
+        # as one pass per table (sg_set_folios: the same entries and sg_set_entry charges).
+        sg_set_folios(work.src_sgt, src_list[pos : pos + nr], kernel)
+        sg_set_folios(work.dst_sgt, dst_list[pos : pos + nr], kernel)
         assert work.chan is not None
         dev = dmaengine_get_dma_device(work.chan)
         ret = dma_map_sgtable(dev, work.src_sgt, DMA_TO_DEVICE, SG_ATTRS)

@@ -13,7 +13,11 @@ were never mapped.
 
 from __future__ import annotations
 
+from itertools import compress
+from operator import add
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from drivers.dmaengine.costs import charge_ns, charge_op
 from drivers.dmaengine.scatterlist import Scatterlist, SgTable
@@ -124,8 +128,10 @@ def _map_one(dev: Device, phys: int, size: int, direction: int) -> int:
     return addr
 
 
-def _unmap_one(dev: Device, addr: int, size: int, direction: int) -> None:
-    entry = dev.mappings.pop(addr, None)
+def _check_unmap(dev: Device, addr: int, size: int, direction: int,
+                 entry: tuple[int, int, int] | None) -> None:
+    """dma-debug's ``check_unmap`` on the record ``entry`` just taken for ``addr`` (None:
+    never mapped): report a free of unmapped memory, a wrong size or a wrong direction."""
     if entry is None:
         _debug_error(dev, f"device driver tries to free DMA memory it has not allocated "
                           f"[device address={addr:#x}] [size={size} bytes]")
@@ -136,7 +142,13 @@ def _unmap_one(dev: Device, addr: int, size: int, direction: int) -> None:
     if entry[2] != direction:
         _debug_error(dev, f"device driver frees DMA memory with different direction "
                           f"[device address={addr:#x}]")
-    dev.kernel.platform.iommu.unmap(dev.name, addr, entry[1])
+
+
+def _unmap_one(dev: Device, addr: int, size: int, direction: int) -> None:
+    entry = dev.mappings.pop(addr, None)
+    _check_unmap(dev, addr, size, direction, entry)
+    if entry is not None:
+        dev.kernel.platform.iommu.unmap(dev.name, addr, entry[1])
 
 
 def dma_map_page_attrs(
@@ -173,81 +185,194 @@ def dma_mapping_error(dev: Device, dma_addr: int) -> int:
     return -ENOMEM if dma_addr == DMA_MAPPING_ERROR else 0
 
 
+def _int64_array(values: list[int]) -> np.ndarray:
+    """``np.array(values, np.int64)``, filled without a conversion per element when every
+    value is the same (the usual offsets and lengths of a table)."""
+    if values and values.count(values[0]) == len(values):
+        return np.full(len(values), values[0], np.int64)
+    return np.array(values, np.int64)
+
+
+def __finalise_sg(
+    iovas: np.ndarray, lengths: np.ndarray, offsets: np.ndarray, max_len: int, bmask: int
+) -> tuple[list[int], list[int]]:
+    """The DMA segments (addresses, lengths) of entries mapped at ``iovas``, merged as
+    ``iommu_dma_map_sg`` / ``__finalise_sg`` do: an entry joins the current segment when its
+    IOVA follows it, the joint is page aligned, the segment stays within ``max_len`` and
+    does not cross the ``bmask`` segment boundary.
+
+    The entries of one ``iommu_dma_map_sg`` call (positive lengths, so ascending ends) with
+    a ``2^n - 1`` boundary mask (what ``dma_set_seg_boundary`` accepts) take a vectorised
+    form of the same greedy merge (``_finalise_sg_runs``); anything else walks the entries.
+    """
+    n = len(iovas)
+    ends = iovas + lengths
+    if (
+        n > 1
+        and bmask & (bmask + 1) == 0
+        and max(bmask, max_len) < 1 << 62  # int64 arithmetic
+        and bool((lengths > 0).all())
+        and bool((ends[1:] > ends[:-1]).all())
+    ):
+        return _finalise_sg_runs(iovas, ends, offsets, max_len, bmask)
+    return _finalise_sg_walk(iovas, lengths, offsets, max_len, bmask)
+
+
+def _finalise_sg_walk(
+    iovas: np.ndarray, lengths: np.ndarray, offsets: np.ndarray, max_len: int, bmask: int
+) -> tuple[list[int], list[int]]:
+    """``__finalise_sg``'s merge, entry by entry (any input)."""
+    seg_addr: list[int] = []
+    seg_len: list[int] = []
+    it = zip(iovas.tolist(), lengths.tolist(), offsets.tolist(), strict=True)
+    cur_iova, cur_len, _ = next(it)
+    end = cur_iova + cur_len
+    for iova, length, offset in it:
+        if (
+            iova == end
+            and end % PAGE_SIZE == 0
+            and offset % PAGE_SIZE == 0
+            and cur_len + length <= max_len
+            and (cur_iova | bmask) == ((end + length - 1) | bmask)
+        ):
+            cur_len += length
+        else:
+            seg_addr.append(cur_iova)
+            seg_len.append(cur_len)
+            cur_iova, cur_len = iova, length
+        end = iova + length
+    seg_addr.append(cur_iova)
+    seg_len.append(cur_len)
+    return seg_addr, seg_len
+
+
+def _finalise_sg_runs(
+    iovas: np.ndarray, ends: np.ndarray, offsets: np.ndarray, max_len: int, bmask: int
+) -> tuple[list[int], list[int]]:
+    """``__finalise_sg``'s merge for positive lengths, ascending ends and a ``2^n - 1``
+    boundary mask, without a Python step per entry.
+
+    Joint k (entry k after k-1) can merge at all when ``iovas[k] == ends[k-1]``, that end
+    is page aligned and ``offsets[k]`` too: such joints form runs. Inside a run a segment
+    started at s is contiguous, so entry k joins it iff ``ends[k] - iovas[s] <= max_len``
+    and ``ends[k] - 1`` stays in the boundary window of ``iovas[s]``, i.e. ``ends[k] <=
+    limit[s] = min(iovas[s] + max_len, (iovas[s] | bmask) + 1)``; both hold up to some k and
+    then never again (``ends`` ascends), so the segment after s starts at ``nxt[s]`` = the
+    first entry past ``limit[s]`` (at least s + 1, at most the end of s's run).
+    """
+    n = len(iovas)
+    mask = PAGE_SIZE - 1
+    joint = ((iovas[1:] == ends[:-1]) & ((ends[:-1] & mask) == 0)
+             & ((offsets[1:] & mask) == 0))
+    limit = np.minimum(iovas + max_len, (iovas | bmask) + 1)
+    nxt = np.maximum(np.searchsorted(ends, limit, side="right"), np.arange(1, n + 1))
+    breaks = np.flatnonzero(~joint) + 1  # entries that start a run
+    if breaks.size:  # no segment reaches past the end of its run
+        run_end = np.append(breaks, n)[np.searchsorted(breaks, np.arange(n), side="right")]
+        nxt = np.minimum(nxt, run_end)
+    starts = []
+    s = 0
+    step = nxt.item
+    while s < n:  # the greedy chain: one step per segment
+        starts.append(s)
+        s = step(s)
+    first = np.array(starts)
+    seg_addr = iovas[first]
+    return seg_addr.tolist(), (ends[nxt[first] - 1] - seg_addr).tolist()
+
+
 def dma_map_sg_attrs(
-    dev: Device, sgl: list[Scatterlist], nents: int, direction: int, attrs: int = 0
+    dev: Device, sgl: Scatterlist, nents: int, direction: int, attrs: int = 0
 ) -> int:
-    """``dma_map_sg_attrs``: map ``nents`` entries; returns the DMA segment count (0 = error).
+    """``dma_map_sg_attrs``: map ``nents`` entries from ``sgl``; returns the DMA segment
+    count (0 = error).
 
     Translated IOMMU: all entries get consecutive IOVAs (one IOVA range, as
-    ``iommu_dma_map_sg`` allocates), then entries are merged while the IOVAs are
-    contiguous, the joint is page aligned, the segment stays within ``max_segment_size``
-    and does not cross the segment boundary (``__finalise_sg``). Otherwise one segment per
-    entry (dma-direct).
+    ``iommu_dma_map_sg`` allocates; one vectorised page-table update), then entries are
+    merged while the IOVAs are contiguous, the joint is page aligned, the segment stays
+    within ``max_segment_size`` and does not cross the segment boundary (``__finalise_sg``).
+    Otherwise one segment per entry (dma-direct, ``dma_direct_map_sg``).
     """
     kernel = dev.kernel
     charge_ns(kernel, kernel.platform.preset.host.dma_map_ns, "dma_map_sg")
     charge_op(kernel, "dma_map_sg_entry", nents)
     dev.map_calls += 1
-    entries = sgl[:nents]
+    sgt, lo = sgl
+    hi = lo + nents
+    whole = lo == 0 and hi == len(sgt.page)  # the usual call: no copies of the lists
+    lengths = sgt.length if whole else sgt.length[lo:hi]
+    offsets = sgt.offset if whole else sgt.offset[lo:hi]
+    pages = sgt.page if whole else sgt.page[lo:hi]
     iommu = kernel.platform.iommu
     if not iommu.translating:
-        for i, sg in enumerate(entries):
-            addr = _map_one(dev, sg.phys(), sg.length, direction)
-            if addr == DMA_MAPPING_ERROR:
-                for prev in entries[:i]:
-                    _unmap_one(dev, prev.dma_address, prev.dma_length, direction)
-                return 0
-            sg.dma_address, sg.dma_length = addr, sg.length
-        return len(entries)
-    iovas = [
-        iommu.map(dev.name, sg.phys(), sg.length, writable=direction != DMA_TO_DEVICE)
-        for sg in entries
-    ]
-    segs: list[tuple[int, int]] = []
-    cur_iova, cur_len = iovas[0], entries[0].length
-    max_len = dev.max_segment_size
-    bmask = dev.seg_boundary_mask
-    for sg, iova in zip(entries[1:], iovas[1:], strict=True):
-        end = cur_iova + cur_len
-        can_merge = (
-            iova == end
-            and end % PAGE_SIZE == 0
-            and sg.offset % PAGE_SIZE == 0
-            and cur_len + sg.length <= max_len
-            and (cur_iova | bmask) == ((end + sg.length - 1) | bmask)
-        )
-        if can_merge:
-            cur_len += sg.length
-        else:
-            segs.append((cur_iova, cur_len))
-            cur_iova, cur_len = iova, sg.length
-    segs.append((cur_iova, cur_len))
-    for sg in entries:
-        sg.dma_address, sg.dma_length = 0, 0
-    for sg, (iova, length) in zip(entries, segs, strict=False):
-        sg.dma_address, sg.dma_length = iova, length
-        dev.mappings[iova] = (-1, length, direction)
-    return len(segs)
+        phys = list(map(add, pages, offsets))  # sg_phys
+        # dma_direct_map_sg: each entry's bus address is its physical address, if the device
+        # can reach it (dma_capable(); no swiotlb here). The highest byte any entry reaches,
+        # max(phys + max(length, 1) - 1), is the larger of max(phys + length) - 1 and max(phys).
+        if max(max(map(add, phys, lengths)) - 1, max(phys)) > dev.dma_mask:
+            for i, (p, n) in enumerate(zip(phys, lengths, strict=True)):
+                addr = _map_one(dev, p, n, direction)
+                if addr == DMA_MAPPING_ERROR:  # undo the entries mapped before this one
+                    for prev in range(lo, lo + i):
+                        _unmap_one(dev, sgt.dma_address[prev], sgt.dma_length[prev],
+                                   direction)
+                    return 0
+                sgt.dma_address[lo + i], sgt.dma_length[lo + i] = addr, n
+        dev.mappings.update(
+            zip(phys, zip(phys, lengths, [direction] * nents, strict=True), strict=True))
+        sgt.dma_address[lo:hi] = phys
+        sgt.dma_length[lo:hi] = lengths
+        return nents
+    offs = _int64_array(offsets)
+    lens = _int64_array(lengths)
+    iovas = iommu.map_sg(dev.name, np.array(pages, np.int64) + offs, lens,
+                         writable=direction != DMA_TO_DEVICE)
+    seg_addr, seg_len = __finalise_sg(iovas, lens, offs, dev.max_segment_size,
+                                      dev.seg_boundary_mask)
+    nsegs = len(seg_addr)
+    sgt.dma_address[lo:hi] = seg_addr + [0] * (nents - nsegs)
+    sgt.dma_length[lo:hi] = seg_len + [0] * (nents - nsegs)
+    dev.mappings.update(
+        zip(seg_addr, zip([-1] * nsegs, seg_len, [direction] * nsegs, strict=True),
+            strict=True))
+    return nsegs
 
 
 def dma_unmap_sg_attrs(
-    dev: Device, sgl: list[Scatterlist], nents: int, direction: int, attrs: int = 0
+    dev: Device, sgl: Scatterlist | None, nents: int, direction: int, attrs: int = 0
 ) -> None:
-    """``dma_unmap_sg_attrs``: ``nents`` here is the count passed to map (orig_nents)."""
+    """``dma_unmap_sg_attrs``: ``nents`` here is the count passed to map (orig_nents); every
+    entry with a DMA length is one segment to unmap (dma-debug checks each), and the IOMMU
+    clears the segments' IOVA pages (``iommu_dma_unmap_sg``: one contiguous IOVA range)."""
     kernel = dev.kernel
     charge_ns(kernel, kernel.platform.preset.host.dma_map_ns, "dma_unmap_sg")
     charge_op(kernel, "dma_map_sg_entry", nents)
     dev.unmap_calls += 1
-    for sg in sgl[:nents]:
-        if sg.dma_length:
-            _unmap_one(dev, sg.dma_address, sg.dma_length, direction)
+    if sgl is None:  # an empty table
+        return
+    sgt, lo = sgl
+    hi = lo + nents
+    seg_len = sgt.dma_length[lo:hi]
+    segs = compress(zip(sgt.dma_address[lo:hi], seg_len, strict=True), seg_len)
+    unmapped = []
+    pop = dev.mappings.pop
+    for addr, size in segs:
+        entry = pop(addr, None)
+        if entry is None or entry[1] != size or entry[2] != direction:
+            _check_unmap(dev, addr, size, direction, entry)
+            if entry is None:
+                continue
+        unmapped.append((addr, entry[1]))
+    kernel.platform.iommu.unmap_many(dev.name, unmapped)
 
 
 def dma_map_sgtable(dev: Device, sgt: SgTable, direction: int, attrs: int = 0) -> int:
     """``dma_map_sgtable``: 0 with ``sgt.nents`` set, or -EINVAL / -ENOMEM."""
     if sgt.orig_nents <= 0:
         return -EINVAL
-    nents = dma_map_sg_attrs(dev, sgt.entries, sgt.orig_nents, direction, attrs)
+    sgl = sgt.sgl
+    assert sgl is not None
+    nents = dma_map_sg_attrs(dev, sgl, sgt.orig_nents, direction, attrs)
     if nents <= 0:
         return -ENOMEM
     sgt.nents = nents
@@ -256,7 +381,7 @@ def dma_map_sgtable(dev: Device, sgt: SgTable, direction: int, attrs: int = 0) -
 
 def dma_unmap_sgtable(dev: Device, sgt: SgTable, direction: int, attrs: int = 0) -> None:
     """``dma_unmap_sgtable``."""
-    dma_unmap_sg_attrs(dev, sgt.entries, sgt.orig_nents, direction, attrs)
+    dma_unmap_sg_attrs(dev, sgt.sgl, sgt.orig_nents, direction, attrs)
 
 
 def get_order(size: int) -> int:

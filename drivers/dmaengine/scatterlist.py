@@ -5,33 +5,138 @@ need. A page is represented by its physical address (``page_to_phys``); a folio 
 covers the whole folio from its first page. ``dma_address``/``dma_length`` are filled by
 ``dma_map_sg`` for the first ``nents`` entries, which may be fewer than ``orig_nents``
 when a translating IOMMU merged IOVA-contiguous entries.
+
+Storage: a table keeps its entries' fields as parallel lists (one list per field of
+``struct scatterlist``) rather than one Python object per entry, so that building, mapping
+and unmapping a table of thousands of 4 KiB entries is a few list operations. A
+``Scatterlist`` is a cursor on one entry of its table (the ``struct scatterlist *`` the
+kernel API passes around): reading or writing its fields reads or writes the table, and
+``sg_next`` moves along the chain as in the kernel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from itertools import repeat
 from typing import TYPE_CHECKING
 
 from drivers.dmaengine.costs import charge_op
 from drivers.mm.errno import EINVAL
+from emulator.frame_allocator import PAGE_SIZE
 
 if TYPE_CHECKING:
     from drivers.kernel import Kernel
     from drivers.mm.folio import Folio
 
 
-class Scatterlist:
-    """``struct scatterlist``: one (page, offset, length) entry plus its DMA segment."""
+# folio_size() by order, as shared int objects (a table's lengths allocate nothing)
+_FOLIO_SIZES = [PAGE_SIZE << order for order in range(64)]
 
-    __slots__ = ("dma_address", "dma_length", "length", "next", "offset", "page")
+
+class SgTable:
+    """``struct sg_table``: ``sgl`` (first entry), ``nents`` (mapped), ``orig_nents``; the
+    entries' fields as parallel lists indexed like the chain."""
+
+    __slots__ = ("_entries", "dma_address", "dma_length", "length", "nents", "offset",
+                 "orig_nents", "page")
 
     def __init__(self) -> None:
-        self.page = 0  # physical address of the first page (page_to_phys(sg_page(sg)))
-        self.offset = 0
-        self.length = 0
-        self.dma_address = 0
-        self.dma_length = 0
-        self.next: Scatterlist | None = None
+        self.page: list[int] = []
+        self.offset: list[int] = []
+        self.length: list[int] = []
+        self.dma_address: list[int] = []
+        self.dma_length: list[int] = []
+        self.nents = 0
+        self.orig_nents = 0
+        self._entries: list[Scatterlist] | None = None
+
+    @property
+    def entries(self) -> list[Scatterlist]:
+        """Every allocated entry as a ``Scatterlist`` (made on first use, then kept)."""
+        e = self._entries
+        if e is None:
+            e = self._entries = list(map(Scatterlist, zip(repeat(self), range(len(self.page)))))
+        return e
+
+    @property
+    def sgl(self) -> Scatterlist | None:
+        """First entry (``sgt->sgl``), None for an empty table (the whole ``entries`` list is
+        only made when an entry past the first is asked for)."""
+        if not self.page:
+            return None
+        e = self._entries
+        return e[0] if e is not None else Scatterlist((self, 0))
+
+
+class Scatterlist(tuple[SgTable, int]):
+    """``struct scatterlist``: entry ``idx`` of ``table`` (page, offset, length and its
+    DMA segment ``dma_address``/``dma_length``), read and written through to the table.
+
+    A ``(table, index)`` pair, so a table's cursors are made without a Python call each
+    (``tuple.__new__``) and the accessors unpack them; two cursors on one entry compare
+    equal."""
+
+    __slots__ = ()
+
+    @property
+    def table(self) -> SgTable:
+        """The ``SgTable`` holding the entry."""
+        return self[0]
+
+    @property
+    def idx(self) -> int:
+        """The entry's position in the chain (``tuple.index`` keeps its meaning)."""
+        return self[1]
+
+    @property
+    def page(self) -> int:
+        """Physical address of the first page (``page_to_phys(sg_page(sg))``)."""
+        return self.table.page[self.idx]
+
+    @page.setter
+    def page(self, value: int) -> None:
+        self.table.page[self.idx] = value
+
+    @property
+    def offset(self) -> int:
+        """``sg->offset``."""
+        return self.table.offset[self.idx]
+
+    @offset.setter
+    def offset(self, value: int) -> None:
+        self.table.offset[self.idx] = value
+
+    @property
+    def length(self) -> int:
+        """``sg->length``."""
+        return self.table.length[self.idx]
+
+    @length.setter
+    def length(self, value: int) -> None:
+        self.table.length[self.idx] = value
+
+    @property
+    def dma_address(self) -> int:
+        """``sg->dma_address``."""
+        return self.table.dma_address[self.idx]
+
+    @dma_address.setter
+    def dma_address(self, value: int) -> None:
+        self.table.dma_address[self.idx] = value
+
+    @property
+    def dma_length(self) -> int:
+        """``sg->dma_length``."""
+        return self.table.dma_length[self.idx]
+
+    @dma_length.setter
+    def dma_length(self, value: int) -> None:
+        self.table.dma_length[self.idx] = value
+
+    @property
+    def next(self) -> Scatterlist | None:
+        """The next entry of the chain (``sg_next``), None after the last allocated one."""
+        return sg_next(self)
 
     def phys(self) -> int:
         """``sg_phys``."""
@@ -44,49 +149,45 @@ class Scatterlist:
         )
 
 
-class SgTable:
-    """``struct sg_table``: ``sgl`` (first entry), ``nents`` (mapped), ``orig_nents``."""
-
-    def __init__(self) -> None:
-        self.entries: list[Scatterlist] = []
-        self.nents = 0
-        self.orig_nents = 0
-
-    @property
-    def sgl(self) -> Scatterlist | None:
-        """First entry (``sgt->sgl``), None for an empty table."""
-        return self.entries[0] if self.entries else None
-
-
 def sg_alloc_table(table: SgTable, nents: int, kernel: Kernel | None = None) -> int:
     """``sg_alloc_table(table, nents, gfp)``: ``nents`` chained, zeroed entries; 0 or -EINVAL."""
     if nents <= 0:
         return -EINVAL
     if kernel is not None:
         charge_op(kernel, "sg_alloc_entry", nents)
-    table.entries = [Scatterlist() for _ in range(nents)]
-    for a, b in zip(table.entries, table.entries[1:], strict=False):
-        a.next = b
+    zeros = [0] * nents
+    table.page = zeros
+    table.offset = zeros.copy()
+    table.length = zeros.copy()
+    table.dma_address = zeros.copy()
+    table.dma_length = zeros.copy()
+    table._entries = None
     table.nents = table.orig_nents = nents
     return 0
 
 
 def sg_free_table(table: SgTable) -> None:
     """``sg_free_table``."""
-    table.entries = []
+    table.page, table.offset, table.length = [], [], []
+    table.dma_address, table.dma_length = [], []
+    table._entries = None
     table.nents = table.orig_nents = 0
 
 
 def sg_next(sg: Scatterlist) -> Scatterlist | None:
-    """``sg_next``."""
-    return sg.next
+    """``sg_next``: the next entry of the chain, None after the last allocated one."""
+    table, i = sg
+    entries = table.entries
+    i += 1
+    return entries[i] if i < len(entries) else None
 
 
 def sg_set_page(sg: Scatterlist, page: int, length: int, offset: int) -> None:
     """``sg_set_page``: ``page`` is the page's physical address."""
-    sg.page = page
-    sg.offset = offset
-    sg.length = length
+    t, i = sg
+    t.page[i] = page
+    t.offset[i] = offset
+    t.length[i] = length
 
 
 def sg_set_folio(
@@ -98,14 +199,33 @@ def sg_set_folio(
     sg_set_page(sg, folio.phys, length, offset)
 
 
+def sg_set_folios(sgt: SgTable, folios: Sequence[Folio], kernel: Kernel | None = None) -> None:
+    """The loop ``for_each_sgtable_sg(sgt, sg, i) sg_set_folio(sg, folios[i],
+    folio_size(folios[i]), 0)`` over the first ``len(folios)`` entries, as one pass over
+    the table's lists: the same entries, and the same ``sg_set_entry`` count and cycles
+    charged as one ``cpu.op`` of that count (nothing else runs between the kernel's
+    per-entry charges, so only the number of CPU-model calls changes)."""
+    n = len(folios)
+    if n > len(sgt.page):
+        raise IndexError(f"{n} folios for a table of {len(sgt.page)} entries")
+    if kernel is not None:
+        charge_op(kernel, "sg_set_entry", n)
+    sgt.page[:n] = [f.phys for f in folios]  # page_to_phys(folio_page(folio, 0))
+    sgt.offset[:n] = [0] * n
+    sizes = _FOLIO_SIZES
+    sgt.length[:n] = [sizes[f.order] for f in folios]  # folio_size(folio)
+
+
 def sg_dma_address(sg: Scatterlist) -> int:
     """``sg_dma_address``."""
-    return sg.dma_address
+    table, i = sg
+    return table.dma_address[i]
 
 
 def sg_dma_len(sg: Scatterlist) -> int:
     """``sg_dma_len``."""
-    return sg.dma_length
+    table, i = sg
+    return table.dma_length[i]
 
 
 def for_each_sgtable_sg(sgt: SgTable) -> Iterator[tuple[int, Scatterlist]]:
