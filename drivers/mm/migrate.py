@@ -92,6 +92,24 @@ if TYPE_CHECKING:
 # writeback (-EBUSY in MIGRATE_ASYNC), mlocked (old state FOLIO_WAS_MLOCKED).
 _UNMAP_FAST_EXCLUDED = PG_locked | PG_movable_ops | PG_writeback | PG_mlocked
 
+# Charges of one folio through _unmap_anon_fast: alloc_migration_target, two folio_trylock,
+# folio_get_anon_vma, try_to_migrate of one mapping (its TLB flush deferred: TTU_BATCH_FLUSH).
+_UNMAP_FAST_CHARGES = (("alloc_dst_folio", 1), ("folio_lock", 2), ("anon_vma_ref", 1),
+                       ("unmap_per_mapping", 1))
+# ... and through _finalize_anon_fast: _move_to_new_folio_finalize, folio_add_lru,
+# remove_migration_ptes of one mapping, folio_put(dst), migrate_folio_done.
+_FINALIZE_FAST_CHARGES = (("flush_dcache_folio", 1), ("lru_add", 1),
+                          ("pte_restore_per_mapping", 1), ("folio_put", 1),
+                          ("migrate_folio_done", 1))
+
+
+def _charge_fast(acc: cost.Charges, charges: tuple[tuple[str, int], ...], n: int) -> None:
+    """Add the charges of ``n`` folios that took a fast path (no flush can happen in
+    between, so adding them per loop instead of per folio changes no simulated time)."""
+    for name, k in charges:
+        acc[name] += k * n
+
+
 MIGRATEPAGE_SUCCESS = 0
 MIGRATEPAGE_UNMAP = 1
 
@@ -236,6 +254,7 @@ class MigrateCore:
         # loops in one step each (``_unmap_anon_fast`` and siblings; same state and charges
         # as the general functions, compared by tests/mm/test_mm_batch_fast.py).
         self.fast_paths = True
+        self._unlocked_mm: Any = None  # an mm _unmap_anon_fast found without VM_LOCKED VMAs
 
     # ------------------------------------------------------------------ configuration
     def configure(self, config: MigrationConfig | None = None, **changes: Any) -> MigrationConfig:
@@ -603,15 +622,16 @@ class MigrateCore:
         self.migrate_folio_done(src, reason, acc)
 
     # ------------------------------------------------------------------ fast paths
-    def _unmap_anon_fast(self, src: Folio, nid: int, proc: Any, acc: Charges) -> Folio | None:
+    def _unmap_anon_fast(self, src: Folio, nid: int) -> Folio | None:
         """``migrate_folio_unmap`` with ``alloc_migration_target`` and ``try_to_migrate``
         for its common case, in one step: an unlocked LRU anonymous order-0 folio mapped by
         one present PTE of an mm without VM_LOCKED VMAs (the caller checks: MIGRATE_ASYNC,
         get_new_folio is alloc_migration_target without alloc_fault, not "latest").
 
         Returns the locked dst with the record stashed (MIGRATEPAGE_UNMAP), having made the
-        same changes and charges as the general path; None, having done nothing, when the
-        folio is not that case or the node is full (the general path then runs).
+        same changes as the general path; the caller adds the charges (_UNMAP_FAST_CHARGES
+        each) and the deferred TLB flush. None, having done nothing, when the folio is not
+        that case or the node is full (the general path then runs).
         """
         if src.order or src.flags & _UNMAP_FAST_EXCLUDED or src.refcount == 1 or \
                 src.mapcount != 1 or src.hugetlb:
@@ -622,25 +642,24 @@ class MigrateCore:
             return None
         mm, va = mappers[0]
         e = mm.ptes.get(va >> PAGE_SHIFT)
-        if e is None or e.folio is not src or e.migration or mm.nr_locked_vmas:
+        if e is None or e.folio is not src or e.migration:
             return None
+        if mm is not self._unlocked_mm:  # VMA flags change only while another task runs
+            if mm.nr_locked_vmas:
+                return None
+            self._unlocked_mm = mm
         try:
             phys = self.mm.frames[nid].alloc_pages(0)  # __folio_alloc
         except OutOfMemory:
             return None
-        acc["alloc_dst_folio"] += 1
         # folio_trylock(src), folio_get_anon_vma, folio_trylock(dst) (a fresh folio)
-        acc["folio_lock"] += 2
         src.flags |= PG_locked
         anon_vma.refcount += 1
-        acc["anon_vma_ref"] += 1
         dst = Folio(phys, 0, nid, PG_locked, None, 0, 1, False)
         # try_to_migrate(src, TTU_BATCH_FLUSH): the PTE becomes a migration entry
         e.migration = True
         src.mapcount = 0
         src.refcount -= 1
-        acc["unmap_per_mapping"] += 1
-        proc.data[_TLB_PENDING] = True
         dst.private = (anon_vma, FOLIO_WAS_MAPPED)  # __migrate_folio_record
         return dst
 
@@ -667,46 +686,38 @@ class MigrateCore:
         src.flags = flags & ~(PG_active | PG_unevictable | PG_private)
         return MIGRATEPAGE_SUCCESS
 
-    def _finalize_anon_fast(self, src: Folio, dst: Folio, reason: int, acc: Charges) -> bool:
+    def _finalize_anon_fast(self, src: Folio, dst: Folio, reason: int) -> bool:
         """``_move_to_new_folio_finalize`` + ``_finalize_success`` for an anonymous order-0
-        folio that was mapped once (record: FOLIO_WAS_MAPPED) and holds only the isolation
-        reference, when no task waits on any folio (so nothing in it flushes or wakes):
-        the PTE maps dst again, both unlock, src is freed. False, having done nothing,
-        otherwise."""
+        folio that was mapped once (record: FOLIO_WAS_MAPPED, its migration entry still in
+        place) and holds only the isolation reference, dst only the allocation's, when no
+        task waits on any folio (so nothing in it flushes or wakes): the PTE maps dst again,
+        both unlock, src is freed. The caller adds the charges (_FINALIZE_FAST_CHARGES
+        each). False, having done nothing, otherwise."""
         private = src.private
         if type(private) is not tuple or private[1] != FOLIO_WAS_MAPPED or src.order or \
-                src.refcount != 1 or reason == MR_MEMORY_FAILURE or \
+                src.refcount != 1 or dst.refcount != 1 or reason == MR_MEMORY_FAILURE or \
                 src.flags & (PG_movable_ops | PG_locked) != PG_locked or \
                 not dst.flags & PG_locked or not getattr(src.mapping, "anon", False) or \
                 len(src.mappers) != 1:
             return False
-        anon_vma = private[0]
-        src.private = None  # __migrate_folio_extract
-        acc["flush_dcache_folio"] += 1
-        acc["lru_add"] += 1
-        # remove_migration_ptes(src, dst): the migration entry maps dst
         mappers = src.mappers
         mm, va = mappers[0]
         e = mm.ptes.get(va >> PAGE_SHIFT)
-        if e is not None and e.migration and e.folio is src:
-            e.folio = dst
-            e.migration = False
-            dst.mapcount += 1
-            dst.refcount += 1
-            acc["pte_restore_per_mapping"] += 1
+        if e is None or not e.migration or e.folio is not src:
+            return False
+        anon_vma = private[0]
+        src.private = None  # __migrate_folio_extract
+        # folio_add_lru(dst); remove_migration_ptes(src, dst): the migration entry maps dst
+        e.folio = dst
+        e.migration = False
+        dst.mapcount += 1
         dst.mappers = mappers
         src.mappers = []
-        # folio_add_lru, folio_unlock(dst), folio_put(dst), put_anon_vma
+        # folio_unlock(dst); folio_put(dst) (the mapping's reference stays); put_anon_vma
         dst.flags = (dst.flags | PG_lru) & ~PG_locked
-        acc["folio_put"] += 1
-        if dst.refcount > 1:
-            dst.refcount -= 1
-        else:  # no PTE restored: the general folio_put frees dst (or reports underflow)
-            self.mm.folio_put(dst)
         if anon_vma is not None:
             anon_vma.refcount -= 1
         # migrate_folio_done: isolation accounting and the last reference (frees src)
-        acc["migrate_folio_done"] += 1
         mm_sub = self.mm
         mm_sub.nr_isolated[src.nid] -= 1
         src.flags &= ~PG_locked  # folio_unlock(src), before the last folio_put
@@ -1103,16 +1114,24 @@ class MigrateCore:
             nr_succeeded = nr_thp_succeeded = 0
             fin_fast = self._finalize_anon_fast if self.fast_paths else None
             lock_wq = self.mm._lock_wq
+            nfast = 0  # folios finalized by fin_fast whose charges are not added yet
             for folio, dst in zip(src_folios, dst_folios, strict=True):
-                if fin_fast is not None and not lock_wq and fin_fast(folio, dst, reason, acc):
-                    nr_succeeded += 1
+                if fin_fast is not None and not lock_wq and fin_fast(folio, dst, reason):
+                    nfast += 1
                     continue
+                if nfast:  # charges land before anything that could flush them
+                    _charge_fast(acc, _FINALIZE_FAST_CHARGES, nfast)
+                    nr_succeeded += nfast
+                    nfast = 0
                 order = folio.order
                 old_page_state, anon_vma = extract(folio)
                 finalize(dst, folio, MIGRATEPAGE_SUCCESS, acc)
                 finalize_success(folio, dst, old_page_state, anon_vma, reason, True, acc)
                 nr_succeeded += 1 << order
                 nr_thp_succeeded += 1 if order >= HPAGE_PMD_ORDER else 0  # _is_thp
+            if nfast:
+                _charge_fast(acc, _FINALIZE_FAST_CHARGES, nfast)
+                nr_succeeded += nfast
             stats.nr_succeeded += nr_succeeded
             stats.nr_thp_succeeded += nr_thp_succeeded
             src_folios.clear()
@@ -1184,12 +1203,13 @@ class MigrateCore:
         acc = cost.charges(kernel)  # this process's pending charges, for the loop
         proc = kernel.sim._current
         # The one-step common case (_unmap_anon_fast) applies to this call?
-        fast_nid = NUMA_NO_NODE - 1
-        if (self.fast_paths and not latest and mode == MIGRATE_ASYNC and proc is not None
+        fast = (self.fast_paths and not latest and mode == MIGRATE_ASYNC and proc is not None
                 and getattr(get_new_folio, "__func__", None) is MigrateCore.alloc_migration_target
-                and getattr(get_new_folio, "__self__", None) is self and self.alloc_fault is None):
-            fast_nid = private.nid
+                and getattr(get_new_folio, "__self__", None) is self and self.alloc_fault is None)
+        fast_nid = private.nid if fast else NUMA_NO_NODE
         unmap_fast = self._unmap_anon_fast
+        nfast = 0  # folios unmapped by unmap_fast whose charges are not added yet
+        self._unlocked_mm = None
         pass_ = 0
         while pass_ < nr_pass and retry and jump is None:
             retry = 0
@@ -1201,6 +1221,18 @@ class MigrateCore:
             while i < len(items):
                 folio = items[i]
                 i += 1
+                if fast:
+                    dst = unmap_fast(folio, folio.nid if fast_nid == NUMA_NO_NODE else fast_nid)
+                    if dst is not None:  # MIGRATEPAGE_UNMAP
+                        nfast += 1
+                        unmap_folios.append(folio)
+                        dst_folios.append(dst)
+                        continue
+                    if nfast:  # charges land before anything that could flush them
+                        _charge_fast(acc, _UNMAP_FAST_CHARGES, nfast)
+                        proc.data[_TLB_PENDING] = True
+                        nfast = 0
+                    self._unlocked_mm = None
                 order = folio.order
                 is_large = order > 0  # folio_test_large
                 is_thp = 1 if order >= HPAGE_PMD_ORDER else 0  # _is_thp
@@ -1225,15 +1257,8 @@ class MigrateCore:
                     stats.nr_thp_succeeded += is_thp
                     continue
 
-                dst = None
-                if fast_nid != NUMA_NO_NODE - 1:
-                    dst = unmap_fast(folio, fast_nid if fast_nid != NUMA_NO_NODE else folio.nid,
-                                     proc, acc)
-                if dst is not None:
-                    rc = MIGRATEPAGE_UNMAP
-                else:
-                    rc, dst = unmap(get_new_folio, put_new_folio, private, folio, mode, reason,
-                                    ret_folios, acc)
+                rc, dst = unmap(get_new_folio, put_new_folio, private, folio, mode, reason,
+                                ret_folios, acc)
                 if rc == -ENOMEM:
                     nr_failed += 1
                     stats.nr_thp_failed += is_thp
@@ -1281,9 +1306,14 @@ class MigrateCore:
                     nr_failed += 1
                     stats.nr_thp_failed += is_thp
                     stats.nr_failed_pages += nr_pages
+            if nfast:
+                _charge_fast(acc, _UNMAP_FAST_CHARGES, nfast)
+                proc.data[_TLB_PENDING] = True
+                nfast = 0
             cost.op(kernel, "cond_resched", i)  # one per folio visited in this pass
             from_[:] = keep
             pass_ += 1
+        self._unlocked_mm = None  # only valid inside the loop (no other task ran meanwhile)
         if jump is None:
             nr_failed += retry
             stats.nr_thp_failed += thp_retry
