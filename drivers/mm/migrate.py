@@ -1207,6 +1207,7 @@ class MigrateCore:
                 and getattr(get_new_folio, "__func__", None) is MigrateCore.alloc_migration_target
                 and getattr(get_new_folio, "__self__", None) is self and self.alloc_fault is None)
         fast_nid = private.nid if fast else NUMA_NO_NODE
+        proc_data: dict[str, Any] = proc.data if proc is not None else {}
         unmap_fast = self._unmap_anon_fast
         nfast = 0  # folios unmapped by unmap_fast whose charges are not added yet
         self._unlocked_mm = None
@@ -1230,7 +1231,7 @@ class MigrateCore:
                         continue
                     if nfast:  # charges land before anything that could flush them
                         _charge_fast(acc, _UNMAP_FAST_CHARGES, nfast)
-                        proc.data[_TLB_PENDING] = True
+                        proc_data[_TLB_PENDING] = True  # try_to_migrate(TTU_BATCH_FLUSH)
                         nfast = 0
                     self._unlocked_mm = None
                 order = folio.order
@@ -1308,7 +1309,7 @@ class MigrateCore:
                     stats.nr_failed_pages += nr_pages
             if nfast:
                 _charge_fast(acc, _UNMAP_FAST_CHARGES, nfast)
-                proc.data[_TLB_PENDING] = True
+                proc_data[_TLB_PENDING] = True  # try_to_migrate(TTU_BATCH_FLUSH)
                 nfast = 0
             cost.op(kernel, "cond_resched", i)  # one per folio visited in this pass
             from_[:] = keep
