@@ -172,6 +172,9 @@ class MmStruct:
     next_free: int = 0x7F00_0000_0000
     anon_vma: AnonVma = field(default_factory=AnonVma)
     owner: Task | None = None
+    # the VMA find_vma found last (the old per-thread vmacache): runs of lookups in one VMA
+    # skip the bisection; mmap, the only change to the VMA list, resets it
+    _vma_hint: Vma | None = field(default=None, repr=False, compare=False)
 
     @property
     def nr_locked_vmas(self) -> int:
@@ -185,11 +188,15 @@ class MmStruct:
     # ------------------------------------------------------------------ VMAs
     def find_vma(self, addr: int) -> Vma | None:
         """``vma_lookup``: the VMA containing ``addr``."""
+        vma = self._vma_hint
+        if vma is not None and vma.start <= addr < vma.end:
+            return vma
         vmas = self.vmas
         i = bisect.bisect_right(vmas, addr, key=_VMA_START) - 1
         if i >= 0:
             vma = vmas[i]
             if addr < vma.end:  # vma.contains(addr): start <= addr by the bisection
+                self._vma_hint = vma
                 return vma
         return None
 
@@ -223,6 +230,7 @@ class MmStruct:
         )
         starts = [v.start for v in self.vmas]
         self.vmas.insert(bisect.bisect_left(starts, addr), vma)
+        self._vma_hint = None
         return addr
 
     # ------------------------------------------------------------------ page table
