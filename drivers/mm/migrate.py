@@ -96,11 +96,11 @@ _UNMAP_FAST_EXCLUDED = PG_locked | PG_movable_ops | PG_writeback | PG_mlocked
 # folio_get_anon_vma, try_to_migrate of one mapping (its TLB flush deferred: TTU_BATCH_FLUSH).
 _UNMAP_FAST_CHARGES = (("alloc_dst_folio", 1), ("folio_lock", 2), ("anon_vma_ref", 1),
                        ("unmap_per_mapping", 1))
-# ... and through _finalize_anon_fast: _move_to_new_folio_finalize, folio_add_lru,
-# remove_migration_ptes of one mapping, folio_put(dst), migrate_folio_done.
-_FINALIZE_FAST_CHARGES = (("flush_dcache_folio", 1), ("lru_add", 1),
-                          ("pte_restore_per_mapping", 1), ("folio_put", 1),
-                          ("migrate_folio_done", 1))
+# ... through _finalize_success_fast: folio_add_lru, remove_migration_ptes of one mapping,
+# folio_put(dst), migrate_folio_done; and _finalize_anon_fast adds _move_to_new_folio_finalize.
+_FINALIZE_SUCCESS_CHARGES = (("lru_add", 1), ("pte_restore_per_mapping", 1), ("folio_put", 1),
+                             ("migrate_folio_done", 1))
+_FINALIZE_FAST_CHARGES = (("flush_dcache_folio", 1), *_FINALIZE_SUCCESS_CHARGES)
 
 
 def _charge_fast(acc: cost.Charges, charges: tuple[tuple[str, int], ...], n: int) -> None:
@@ -606,6 +606,10 @@ class MigrateCore:
         mm = self.mm
         if acc is None:
             acc = cost.charges(kernel)
+        if is_lru and old_page_state == FOLIO_WAS_MAPPED and self.fast_paths and \
+                not mm._lock_wq and self._finalize_success_fast(src, dst, anon_vma, reason):
+            _charge_fast(acc, _FINALIZE_SUCCESS_CHARGES, 1)
+            return
         if is_lru:
             dst.flags |= PG_lru  # folio_add_lru
             acc["lru_add"] += 1
@@ -687,26 +691,35 @@ class MigrateCore:
         return MIGRATEPAGE_SUCCESS
 
     def _finalize_anon_fast(self, src: Folio, dst: Folio, reason: int) -> bool:
-        """``_move_to_new_folio_finalize`` + ``_finalize_success`` for an anonymous order-0
-        folio that was mapped once (record: FOLIO_WAS_MAPPED, its migration entry still in
-        place) and holds only the isolation reference, dst only the allocation's, when no
-        task waits on any folio (so nothing in it flushes or wakes): the PTE maps dst again,
-        both unlock, src is freed. The caller adds the charges (_FINALIZE_FAST_CHARGES
-        each). False, having done nothing, otherwise."""
+        """``_move_to_new_folio_finalize`` + ``_finalize_success`` of flavour v3's finalize
+        loop for an anonymous folio whose record (stashed in src) says FOLIO_WAS_MAPPED,
+        through ``_finalize_success_fast``. The caller adds the charges
+        (_FINALIZE_FAST_CHARGES each). False, having done nothing, otherwise."""
         private = src.private
-        if type(private) is not tuple or private[1] != FOLIO_WAS_MAPPED or src.order or \
-                src.refcount != 1 or dst.refcount != 1 or reason == MR_MEMORY_FAILURE or \
-                src.flags & (PG_movable_ops | PG_locked) != PG_locked or \
-                not dst.flags & PG_locked or not getattr(src.mapping, "anon", False) or \
-                len(src.mappers) != 1:
+        if type(private) is not tuple or private[1] != FOLIO_WAS_MAPPED or \
+                not getattr(src.mapping, "anon", False) or \
+                not self._finalize_success_fast(src, dst, private[0], reason):
             return False
+        src.private = None  # __migrate_folio_extract
+        return True
+
+    def _finalize_success_fast(self, src: Folio, dst: Folio, anon_vma: Any, reason: int) -> bool:
+        """``_finalize_success`` of an LRU order-0 folio that was mapped once (its migration
+        entry still in place) and holds only the isolation reference, dst only the
+        allocation's, when no task waits on any folio (the caller checks; so nothing here
+        flushes or wakes): the PTE maps dst again, both unlock, src is freed. The caller
+        adds the charges (_FINALIZE_SUCCESS_CHARGES). False, having done nothing,
+        otherwise."""
         mappers = src.mappers
+        if src.order or src.refcount != 1 or dst.refcount != 1 or \
+                reason == MR_MEMORY_FAILURE or \
+                src.flags & (PG_movable_ops | PG_locked) != PG_locked or \
+                not dst.flags & PG_locked or len(mappers) != 1:
+            return False
         mm, va = mappers[0]
         e = mm.ptes.get(va >> PAGE_SHIFT)
         if e is None or not e.migration or e.folio is not src:
             return False
-        anon_vma = private[0]
-        src.private = None  # __migrate_folio_extract
         # folio_add_lru(dst); remove_migration_ptes(src, dst): the migration entry maps dst
         e.folio = dst
         e.migration = False
