@@ -36,8 +36,13 @@ class LlcModel:
             return
         lru = self.lru[ccd]
         owner = self.owner
+        first = addr >> PAGE_SHIFT
+        last = (addr + n - 1) >> PAGE_SHIFT
+        if first == last and owner.get(first) == ccd:  # one page, already ours: MRU it
+            lru.move_to_end(first)
+            return
         cap = self.capacity_pages
-        for p in range(addr >> PAGE_SHIFT, ((addr + n - 1) >> PAGE_SHIFT) + 1):
+        for p in range(first, last + 1):
             prev = owner.get(p)
             if prev == ccd:
                 lru.move_to_end(p)

@@ -61,8 +61,36 @@ class CpuModel:
             BandwidthResource(f"ccd{c}.port", copy_params.ccd_copy_gbps) for c in range(nr_ccds)
         ]
         self.llc = LlcModel(nr_ccds, copy_params.llc_bytes_per_ccd)
-        self.op_counts: Counter[str] = Counter()
-        self.op_cycles_charged: Counter[str] = Counter()
+        self._op_counts: Counter[str] = Counter()
+        self._op_cycles_charged: Counter[str] = Counter()
+        # The hot paths (op, charge, cost.flush) add to plain dicts, which are cheaper to
+        # update than a Counter (a dict subclass); the properties below merge them first.
+        self.pending_counts: dict[str, int] = {}
+        self.pending_cycles: dict[str, int] = {}
+
+    @property
+    def op_counts(self) -> Counter[str]:
+        """Calls per named operation (charged ``count`` times each)."""
+        if self.pending_counts:
+            self._merge_pending()
+        return self._op_counts
+
+    @property
+    def op_cycles_charged(self) -> Counter[str]:
+        """Cycles charged per named operation (or ``what`` of a charge)."""
+        if self.pending_cycles:
+            self._merge_pending()
+        return self._op_cycles_charged
+
+    def _merge_pending(self) -> None:
+        counts = self._op_counts
+        for name, n in self.pending_counts.items():
+            counts[name] += n
+        self.pending_counts.clear()
+        cycles = self._op_cycles_charged
+        for name, n in self.pending_cycles.items():
+            cycles[name] += n
+        self.pending_cycles.clear()
 
     def cores_of_ccd(self, ccd: int) -> list[Core]:
         return [c for c in self.cores if c.ccd == ccd]
@@ -81,7 +109,8 @@ class CpuModel:
         core = self.cores[proc.core if proc is not None else 0]
         core.busy_cycles += cycles
         if what:
-            self.op_cycles_charged[what] += int(cycles)
+            pend = self.pending_cycles
+            pend[what] = pend.get(what, 0) + int(cycles)
         if proc is not None:
             sim.sleep(round(cycles * S / self.clock.freq_hz))  # clock.cycles_to_ps(cycles)
 
@@ -95,7 +124,8 @@ class CpuModel:
             cost = self.op_cycles[name]
         except KeyError:
             raise KeyError(f"no cycle cost named {name!r} in the platform preset") from None
-        self.op_counts[name] += count
+        pend = self.pending_counts
+        pend[name] = pend.get(name, 0) + count
         # self.charge(cost * count, name), inlined: every named kernel/driver cost lands here.
         cycles = cost * count
         if cycles <= 0:
@@ -104,7 +134,8 @@ class CpuModel:
         proc = sim._current
         self.cores[proc.core if proc is not None else 0].busy_cycles += cycles
         if name:
-            self.op_cycles_charged[name] += int(cycles)
+            pend = self.pending_cycles
+            pend[name] = pend.get(name, 0) + int(cycles)
         if proc is not None:
             sim.sleep(round(cycles * S / self.clock.freq_hz))  # clock.cycles_to_ps(cycles)
 
@@ -210,6 +241,7 @@ class CpuModel:
         dur = max(0, end - sim.now)
         cycles = self.clock.ps_to_cycles(dur)
         core.busy_cycles += cycles
-        self.op_cycles_charged[what] += int(cycles)
+        pend = self.pending_cycles
+        pend[what] = pend.get(what, 0) + int(cycles)
         if proc is not None:
             sim.sleep(dur)

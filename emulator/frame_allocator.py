@@ -41,17 +41,24 @@ class FrameAllocator:
         self.base = base
         self.size = size
         self._bump = base  # start of never-allocated space
-        self._free: list[set[int]] = [set() for _ in range(MAX_ORDER + 1)]
+        self._free_lists: list[set[int]] = [set() for _ in range(MAX_ORDER + 1)]
         self._allocated: dict[int, int] = {}  # addr -> order (or -npages for contiguous ranges)
         self.allocated_pages = 0
         self._pcp: list[int] = []  # next order-0 pages to hand out, the next one last
         self._pcp_batch = PCP_BATCH_MIN
         self._pending: list[int] = []  # order-0 pages freed, not merged into _free yet
 
+    @property
+    def _free(self) -> list[set[int]]:
+        """The buddy free lists per order, made exact first (the batched order-0 work
+        applied); the lists themselves, for code that inspects them in place."""
+        self._sync()
+        return self._free_lists
+
     def free_lists(self) -> list[set[int]]:
         """The buddy free lists per order (exact: queued work is applied first)."""
         self._sync()
-        return [set(f) for f in self._free]
+        return [set(f) for f in self._free_lists]
 
     def _sync(self) -> None:
         """Apply the batched order-0 work: return the unused per-CPU pages, merge queued
@@ -73,9 +80,9 @@ class FrameAllocator:
 
     def _take(self, order: int) -> int:
         for o in range(order, MAX_ORDER + 1):
-            if self._free[o]:
-                addr = min(self._free[o])  # lowest address first: deterministic
-                self._free[o].discard(addr)
+            if self._free_lists[o]:
+                addr = min(self._free_lists[o])  # lowest address first: deterministic
+                self._free_lists[o].discard(addr)
                 break
         else:
             if self._bump + (PAGE_SIZE << MAX_ORDER) > self.base + self.size:
@@ -85,7 +92,7 @@ class FrameAllocator:
             o = MAX_ORDER
         while o > order:  # split, keeping the lower half
             o -= 1
-            self._free[o].add(addr + (PAGE_SIZE << o))
+            self._free_lists[o].add(addr + (PAGE_SIZE << o))
         return addr
 
     def alloc_pages(self, order: int = 0) -> int:
@@ -123,7 +130,7 @@ class FrameAllocator:
         if self._pcp_batch < PCP_BATCH_MAX:
             self._pcp_batch <<= 1  # grows while the pages get used
         got: list[int] = []
-        free = self._free
+        free = self._free_lists
         for o in range(MAX_ORDER + 1):
             fo = free[o]
             while fo and len(got) < want:
@@ -150,7 +157,7 @@ class FrameAllocator:
         cur = block + take * PAGE_SIZE
         end = block + npages * PAGE_SIZE
         base = self.base
-        free = self._free
+        free = self._free_lists
         while cur < end:
             o = 0  # the largest aligned piece starting at cur that fits
             while o < order and not (cur - base) & (PAGE_SIZE << o) and \
@@ -169,7 +176,7 @@ class FrameAllocator:
             for a in pending:
                 self._release(a, 0)
             return
-        free = self._free
+        free = self._free_lists
         base = self.base
         blocks = np.unique(np.asarray(pending, np.int64))
         for o in range(MAX_ORDER):
@@ -204,7 +211,7 @@ class FrameAllocator:
         per_block = 1 << (MAX_ORDER - order)
         i = 0
         # Reuse freed blocks first, then whole fresh max-order blocks at once.
-        while i < count and any(self._free[o] for o in range(order, MAX_ORDER + 1)):
+        while i < count and any(self._free_lists[o] for o in range(order, MAX_ORDER + 1)):
             addr = self._take(order)  # alloc_pages(order) without the per-CPU list
             self._allocated[addr] = order
             self.allocated_pages += 1 << order
@@ -257,7 +264,7 @@ class FrameAllocator:
         return order
 
     def _release(self, addr: int, order: int) -> None:
-        free = self._free
+        free = self._free_lists
         base = self.base
         while order < MAX_ORDER:
             buddy = base + ((addr - base) ^ (PAGE_SIZE << order))

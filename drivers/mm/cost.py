@@ -87,16 +87,18 @@ def flush(kernel: Kernel) -> None:
     # The same accounting as one cpu.op(name, count) per name, with a single sleep.
     cpu = kernel.cpu
     op_cycles = cpu.op_cycles
-    counts = cpu.op_counts
-    charged = cpu.op_cycles_charged
+    counts = cpu.pending_counts  # plain dicts, merged into cpu.op_counts when read
+    charged = cpu.pending_cycles
+    count_of = counts.get
+    cycles_of = charged.get
     total = 0.0
     for name, count in items:
         cycles = op_cycles.get(name)
         if cycles is None:
             raise KeyError(f"no cycle cost named {name!r} in the platform preset")
         c = cycles * count
-        counts[name] += count
-        charged[name] += int(c)
+        counts[name] = count_of(name, 0) + count
+        charged[name] = cycles_of(name, 0) + int(c)
         total += c
     cpu.charge(total)
 
