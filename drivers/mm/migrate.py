@@ -1056,13 +1056,19 @@ class MigrateCore:
         prep = self._move_to_new_folio_prep
         read = self._migrate_folio_read
         prep_fast = self._prep_anon_fast if self.fast_paths else None
-        acc = cost.charges(self.kernel)  # this process's pending charges, for the loop
+        acc = cost.charges(self.kernel)  # this process's pending charges
+        # prep_fast's charge, counted in a plain dict and added before anything that could
+        # flush it (the general prep, the copy)
+        tally = {"metadata_copy": 0}
         for folio, dst in zip(src_folios, dst_folios, strict=True):
-            frc = None if prep_fast is None else prep_fast(dst, folio, acc)
+            frc = None if prep_fast is None else prep_fast(dst, folio, tally)
             if frc == MIGRATEPAGE_SUCCESS:
                 keep_src.append(folio)
                 keep_dst.append(dst)
                 continue
+            if tally["metadata_copy"]:
+                acc["metadata_copy"] += tally["metadata_copy"]
+                tally["metadata_copy"] = 0
             old_page_state, anon_vma = read(dst)
             if frc is not None:
                 rc = frc
@@ -1090,6 +1096,8 @@ class MigrateCore:
                 self.migrate_folio_undo_src(folio, old_page_state & FOLIO_WAS_MAPPED,
                                             anon_vma, True, ret_folios)
                 self.migrate_folio_undo_dst(dst, True, put_new_folio, private)
+        if tally["metadata_copy"]:
+            acc["metadata_copy"] += tally["metadata_copy"]
         src_folios[:] = keep_src
         dst_folios[:] = keep_dst
         nr_batched = len(src_folios)

@@ -35,6 +35,17 @@ MPOL_MF_MOVE = 1 << 1
 MPOL_MF_MOVE_ALL = 1 << 2
 
 
+_ADD_PAGE_CHARGES = ("follow_page", "isolate_folio")  # what add_page_for_migration charges
+
+
+def _add_tally(acc: cost.Charges, tally: dict[str, int]) -> None:
+    """Add the charges counted in ``tally`` to the process's accumulator and reset it."""
+    for name, n in tally.items():
+        if n:
+            acc[name] += n
+            tally[name] = 0
+
+
 class MmSyscalls:
     """The two migration syscalls of one kernel (``kernel.subsystem(MmSyscalls)``)."""
 
@@ -165,7 +176,10 @@ class MmSyscalls:
         node_memory = self.mm.node_memory
         migrate_all = bool(flags & MPOL_MF_MOVE_ALL)
         add_page = self.add_page_for_migration
-        acc = cost.charges(self.kernel)  # this process's pending charges, for the loop
+        acc = cost.charges(self.kernel)  # this process's pending charges
+        # add_page_for_migration's charges, counted in a plain dict (cheaper than the
+        # accumulator) and added before anything that could flush them: _move_and_store
+        tally = dict.fromkeys(_ADD_PAGE_CHARGES, 0)
         while i < nr_pages:
             if i >= nr_nodes:
                 err = -EFAULT
@@ -182,19 +196,21 @@ class MmSyscalls:
                 current_node = node
                 start = i
             elif node != current_node:
+                _add_tally(acc, tally)
                 err = self._move_and_store(current_node, pagelist, status, start, i, nr_pages)
                 if err:
                     jumped_out = True
                     break
                 start = i
                 current_node = node
-            err = add_page(mm, p, current_node, pagelist, migrate_all, acc)
+            err = add_page(mm, p, current_node, pagelist, migrate_all, tally)
             if err > 0:
                 i += 1
                 continue
             err = self._store_status(status, i, err if err else current_node, 1)
             if err:
                 break
+            _add_tally(acc, tally)
             err = self._move_and_store(current_node, pagelist, status, start, i, nr_pages)
             if err:
                 if err > 0:
@@ -203,6 +219,7 @@ class MmSyscalls:
                 break
             current_node = NUMA_NO_NODE
             i += 1
+        _add_tally(acc, tally)
         if not jumped_out:
             # out_flush: make sure we do not overwrite the existing error
             err1 = self._move_and_store(current_node, pagelist, status, start, i, nr_pages)
