@@ -358,7 +358,7 @@ class MigrateCore:
         private = f.private
         if self.config.flavour == "latest":
             return f.migrate_info & (FOLIO_WAS_MAPPED | FOLIO_WAS_MLOCKED), private
-        if type(private) is tuple:  # isinstance(private, tuple): only plain tuples stored
+        if isinstance(private, tuple):
             anon_vma, state = private
             return state, anon_vma
         return 0, None
@@ -371,7 +371,7 @@ class MigrateCore:
             state = f.migrate_info & (FOLIO_WAS_MAPPED | FOLIO_WAS_MLOCKED)
             f.migrate_info &= FOLIO_CONTENT_COPIED
             return state, private
-        if type(private) is tuple:  # as _migrate_folio_read
+        if isinstance(private, tuple):  # as _migrate_folio_read
             anon_vma, state = private
             return state, anon_vma
         return 0, None
