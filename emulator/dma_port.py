@@ -29,6 +29,14 @@ class DmaPort:
                 raise BusError(phys, n, "DMA write" if write else "DMA read")
         return pieces
 
+    def stamp(self) -> tuple[int, int] | None:
+        """The IOMMU and address-map generations: pieces from ``resolve`` stay exact while
+        this is unchanged (an IOTLB entry); None while IOMMU faults are armed, because then
+        every translation must be made (an armed fault fires on the next ones)."""
+        if self.iommu.injected:
+            return None
+        return (self.iommu.generation, self.mem.generation)
+
     def node_of(self, addr: int, write: bool = False) -> int:
         phys = self.iommu.translate(self.device, addr, 1, write)[0][0]
         return self.mem.node_of(phys)
@@ -53,6 +61,11 @@ class DmaPort:
         """Device-side memcpy; both ranges are checked before anything moves."""
         src_pieces = self.resolve(src, size, False)
         dst_pieces = self.resolve(dst, size, True)
+        self.copy_pieces(dst_pieces, src_pieces, size)
+
+    def copy_pieces(self, dst_pieces: list[tuple[int, int]], src_pieces: list[tuple[int, int]],
+                    size: int) -> None:
+        """``copy`` of ranges already resolved (``resolve``) into physical pieces."""
         if len(src_pieces) == 1 and len(dst_pieces) == 1:
             self.mem.copy(dst_pieces[0][0], src_pieces[0][0], size)
             return

@@ -23,9 +23,9 @@ from .frame_allocator import PAGE_SHIFT, PAGE_SIZE
 IOMMU_MODES = ("off", "passthrough", "translated")
 IOVA_BASE = 0x1_0000_0000  # IOVAs handed out from 4 GiB up (DMA_BIT_MASK(48) devices)
 _STEP2 = np.arange(0, 2 << 16, 2, dtype=np.int64)  # entry steps of a contiguous run (256 MiB)
-_LOOP_PAGES = 8  # up to this many pages the page loop beats the contiguity check (~8 us)
 _VECTOR_PAGES = 24  # translations longer than this many pages take the array path (measured
-# crossover: the page loop costs ~0.7 us a page, the array walk ~17 us whatever the length)
+# crossover: the page loop costs ~0.7 us a page, the array walk ~17 us whatever the length;
+# up to this length the entries are checked as Python ints, no numpy call)
 
 
 class IommuFault(Exception):
@@ -169,6 +169,10 @@ class Iommu:
     def __init__(self, mode: str = "off") -> None:
         self._mode = "off"
         self.translating = False  # mode == "translated", kept as a plain attribute (hot path)
+        # Bumped by anything that can change what a translation returns (map, unmap, mode,
+        # fault injection): a device may keep a translation while this is unchanged and
+        # nothing is armed (an IOTLB entry, invalidated by every page-table update).
+        self.generation = 0
         self.mode = mode
         self.domains: dict[str, IommuDomain] = {}
         self.injected: list[InjectedIommuFault] = []  # armed faults (fault injection)
@@ -184,6 +188,7 @@ class Iommu:
             raise ValueError(f"IOMMU mode {mode!r} not in {IOMMU_MODES}")
         self._mode = mode
         self.translating = mode == "translated"
+        self.generation += 1
 
     def domain(self, device: str) -> IommuDomain:
         d = self.domains.get(device)
@@ -200,6 +205,7 @@ class Iommu:
         """
         if not self.translating:
             return phys
+        self.generation += 1
         d = self.domain(device)
         first = phys // PAGE_SIZE
         last = (phys + max(size, 1) - 1) // PAGE_SIZE
@@ -223,6 +229,7 @@ class Iommu:
         n = len(ph)
         if n == 0:
             return ph.copy()
+        self.generation += 1
         d = self.domain(device)
         tbl = d.pages
         sz = np.asarray(sizes, np.int64)
@@ -249,6 +256,7 @@ class Iommu:
     def unmap(self, device: str, iova: int, size: int) -> None:
         if not self.translating:
             return
+        self.generation += 1
         d = self.domain(device)
         first = iova // PAGE_SIZE
         last = (iova + max(size, 1) - 1) // PAGE_SIZE
@@ -260,6 +268,7 @@ class Iommu:
         and clears exactly the pages the separate unmaps would."""
         if not self.translating or not ranges:
             return
+        self.generation += 1
         d = self.domain(device)
         clear = d.pages.clear_range
         run_first = run_end = -1  # the pending run of IOVA pages [run_first, run_end)
@@ -294,12 +303,14 @@ class Iommu:
         f = InjectedIommuFault(phys // PAGE_SIZE, (phys + max(size, 1) - 1) // PAGE_SIZE,
                                device, write, count)
         self.injected.append(f)
+        self.generation += 1
         return f
 
     def clear_injected(self) -> list[InjectedIommuFault]:
         """Disarm every injected fault; returns them (with their ``hits``)."""
         out = list(self.injected)
         self.injected.clear()
+        self.generation += 1
         return out
 
     def _injected_hit(self, d: IommuDomain, phys_page: int, iova: int, write: bool) -> bool:
@@ -309,6 +320,7 @@ class Iommu:
                 f.count -= 1
                 f.hits += 1
                 f.fired.append((d.device, iova, write))
+                self.generation += 1
                 if f.count <= 0:
                     self.injected.remove(f)
                 return True
@@ -325,18 +337,24 @@ class Iommu:
             i0 = first - tbl.base
             n = (iova + size - 1) // PAGE_SIZE - first + 1
             if i0 >= 0 and i0 + n <= len(tbl.table):
+                if n <= _VECTOR_PAGES:
+                    # A few pages (a descriptor's 64 KiB, a ring slot): the entries as Python
+                    # ints, no numpy call on a tiny array (each costs microseconds).
+                    short = tbl.table[i0 : i0 + n].tolist()
+                    v0 = short[0]
+                    # The common case in one comparison: every page mapped with the first
+                    # page's permission to consecutive physical pages (v0, v0 + 2, ...).
+                    if (
+                        v0
+                        and (not write or (v0 - 1) & 1)
+                        and (n == 1 or short == list(range(v0, v0 + 2 * n, 2)))
+                    ):
+                        return [(((v0 - 1) >> 1) * PAGE_SIZE + iova % PAGE_SIZE, size)]
+                    return self._translate_short(d, iova, size, write, short)
                 ents = tbl.table[i0 : i0 + n]
                 v0 = ents.item(0)
-                # The common case in one comparison: every page mapped with the first page's
-                # permission to consecutive physical pages (entries v0, v0 + 2, v0 + 4...).
-                if (
-                    v0
-                    and (not write or (v0 - 1) & 1)
-                    and (n == 1 or (n > _LOOP_PAGES and np.array_equal(ents, _STEP2[:n] + v0)))
-                ):
+                if v0 and (not write or (v0 - 1) & 1) and np.array_equal(ents, _STEP2[:n] + v0):
                     return [(((v0 - 1) >> 1) * PAGE_SIZE + iova % PAGE_SIZE, size)]
-                if n <= _VECTOR_PAGES:
-                    return self._translate_short(d, iova, size, write, ents)
             if size > _VECTOR_PAGES * PAGE_SIZE:
                 return self._translate_range(d, iova, size, write)
         tbl = d.pages
@@ -381,14 +399,14 @@ class Iommu:
 
     @staticmethod
     def _translate_short(d: IommuDomain, iova: int, size: int, write: bool,
-                         ents: np.ndarray) -> list[tuple[int, int]]:
+                         ents: list[int]) -> list[tuple[int, int]]:
         """``translate`` of a short access inside the page array, no fault armed: the page
         walk over the entries as Python ints (one slice, no per-page table access)."""
         end = iova + size
         out: list[tuple[int, int]] = []
         cur = cur_len = 0
         a = iova
-        for v in ents.tolist():
+        for v in ents:
             if v == 0 or (write and not (v - 1) & 1):
                 d.faults += 1
                 why = "no mapping" if v == 0 else "read-only mapping"

@@ -124,6 +124,14 @@ class RamRegion:
 
     def write(self, offset: int, data: np.ndarray) -> None:
         n = data.size
+        cs = self.chunk_size
+        idx, coff = divmod(offset, cs)
+        if 0 < n and coff + n <= cs:  # inside one chunk (a descriptor, a word): no span walk
+            c = self._chunks.get(idx)
+            if c is None:
+                c = self._chunk(idx)
+            c[coff : coff + n] = data
+            return
         for idx, coff, length, pos in self._spans(offset, n):
             self._chunk(idx)[coff : coff + length] = data[pos : pos + length]
 
@@ -163,6 +171,7 @@ class AddressSpace:
     def __init__(self) -> None:
         self._bases: list[int] = []
         self._regions: list[RamRegion | MmioRegion] = []
+        self.generation = 0  # bumped by add/remove: what is RAM may have changed
 
     @property
     def regions(self) -> list[RamRegion | MmioRegion]:
@@ -178,11 +187,13 @@ class AddressSpace:
             raise ValueError(f"{region!r} overlaps an existing region")
         self._bases.insert(i, region.base)
         self._regions.insert(i, region)
+        self.generation += 1
 
     def remove(self, region: RamRegion | MmioRegion) -> None:
         i = self._regions.index(region)
         del self._regions[i]
         del self._bases[i]
+        self.generation += 1
 
     def find(self, addr: int) -> RamRegion | MmioRegion | None:
         i = bisect.bisect_right(self._bases, addr) - 1
@@ -238,6 +249,10 @@ class AddressSpace:
         arr = np.frombuffer(bytes(data), np.uint8) if not isinstance(data, np.ndarray) else data
         if arr.dtype != np.uint8:
             arr = arr.view(np.uint8).reshape(-1)
+        r = self.find(addr)
+        if type(r) is RamRegion and addr + arr.size <= r.base + r.size:
+            r.write(addr - r.base, arr)  # inside one RAM region: the only piece
+            return
         pieces = list(self._ram_pieces(addr, arr.size, "write"))  # check all before writing
         for reg, off, length, pos in pieces:
             reg.write(off, arr[pos : pos + length])

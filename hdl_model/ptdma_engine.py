@@ -204,6 +204,9 @@ class _Job:
     hung = False
     wb_desc = False
     wb_cmpl = False
+    # (DmaPort.stamp, source pieces, destination pieces) of validation's translations: the
+    # copy reuses them while the stamp holds (no map/unmap/fault injection in between)
+    xlate: tuple[tuple[int, int], list[tuple[int, int]], list[tuple[int, int]]] | None = None
 
     def __init__(self, addr: int, next_addr: int, slot: int, t0: int) -> None:
         self.addr = addr
@@ -250,6 +253,9 @@ class PtdmaEngine:
         self._ring_page = -1
         self._ring_fetch_ps = 0
         self._ring_ram_page = -1  # ring page known to be plain RAM (untranslated fast path)
+        # (DmaPort.stamp, IOVA page, physical page) of the last ring page translated, a page
+        # of RAM: the next fetches from it reuse the translation while the stamp holds
+        self._ring_xlate: tuple[tuple[int, int], int, int] | None = None
         self._decode_ps = self.timing.decode_ps
         dma = platform.preset.dma
         self._gate_idle_ps = int(dma.clock_gate_idle_ns * NS)
@@ -645,32 +651,43 @@ class PtdmaEngine:
         The DmaPort decides (IOMMU, then RAM); without translation a direct range check
         gives the same answer faster.
         """
+        node, bad, _ = self._where_pieces(addr, n, write)
+        return node, bad
+
+    def _where_pieces(
+        self, addr: int, n: int, write: bool
+    ) -> tuple[int, int, list[tuple[int, int]] | None]:
+        """``_where`` plus the access's physical pieces when the port translated it."""
         if not self.iommu.translating:
             for base, end, node in self._ram:
                 if base <= addr and addr + n <= end:
-                    return node, -1
+                    return node, -1, None
         try:
             pieces = self.port.resolve(addr, n, write)
         except IommuFault as e:
-            return -1, e.iova
+            return -1, e.iova, None
         except BusError as e:
-            return -1, e.addr
-        return self.mem.node_of(pieces[0][0]), -1
+            return -1, e.addr, None
+        return self.mem.node_of(pieces[0][0]), -1, pieces
 
     def _addr_ok(self, job: _Job) -> Callable[[int, int, int], bool]:
         """Validation's address check: RAM and IOMMU must accept both ranges."""
 
         def check(src: int, dst: int, n: int) -> bool:
-            node, bad = self._where(src, n, False)
+            node, bad, src_pieces = self._where_pieces(src, n, False)
             if node < 0:
                 job.data_addr, job.side = bad, SIDE_READ
                 return False
             job.src_node = node
-            node, bad = self._where(dst, n, True)
+            node, bad, dst_pieces = self._where_pieces(dst, n, True)
             if node < 0:
                 job.data_addr, job.side = bad, SIDE_WRITE
                 return False
             job.dst_node = node
+            if src_pieces is not None and dst_pieces is not None:
+                stamp = self.port.stamp()
+                if stamp is not None:
+                    job.xlate = (stamp, src_pieces, dst_pieces)
             return True
 
         return check
@@ -714,12 +731,25 @@ class PtdmaEngine:
         if translating:
             # _where(addr, 32) then port.read(addr, 32), with the one translation they share
             # (nothing can change the mappings in between; a fault is found by the first).
-            try:
-                pieces = self.port.resolve(job.addr, DESC_SIZE, False)
-            except (IommuFault, BusError) as e:
-                bad = e.iova if isinstance(e, IommuFault) else e.addr
-                self._end(job, "error", now + complete_ps, D.ILLEGAL_MEM_ADDR, SIDE_FETCH, bad)
-                return
+            # The ring page's translation is kept while the port's stamp holds (IOTLB).
+            ring = self._ring_xlate
+            off = job.addr & 4095
+            if (
+                ring is not None
+                and ring[1] == job.addr >> 12
+                and off <= 4096 - DESC_SIZE
+                and ring[0] == self.port.stamp()
+            ):
+                pieces = [(ring[2] + off, DESC_SIZE)]
+            else:
+                try:
+                    pieces = self.port.resolve(job.addr, DESC_SIZE, False)
+                except (IommuFault, BusError) as e:
+                    bad = e.iova if isinstance(e, IommuFault) else e.addr
+                    self._end(job, "error", now + complete_ps, D.ILLEGAL_MEM_ADDR, SIDE_FETCH,
+                              bad)
+                    return
+                self._keep_ring_xlate(job.addr, pieces)
             raw = self.port.read_pieces(pieces, DESC_SIZE)
         else:
             if job.addr >> 12 != self._ring_ram_page:
@@ -810,6 +840,22 @@ class PtdmaEngine:
                 self._stream_end(job, line, n_read, "error", t_end + complete_ps,
                                  RESP_CODE[(side, fault.resp)], SIDE[side.upper()], at)
         self._after_decode()
+
+    def _keep_ring_xlate(self, addr: int, pieces: list[tuple[int, int]]) -> None:
+        """Remember the ring page's translation after a fetch from it (one piece inside one
+        page of RAM, no fault armed); else forget the one kept."""
+        stamp = self.port.stamp()
+        off = addr & 4095
+        page = pieces[0][0] - off
+        if (
+            stamp is not None
+            and len(pieces) == 1
+            and off <= 4096 - DESC_SIZE
+            and self.mem.is_ram(page, 4096)
+        ):
+            self._ring_xlate = (stamp, addr >> 12, page)
+        else:
+            self._ring_xlate = None
 
     def _after_decode(self) -> None:
         """The fetch unit is free: in OOO mode the next descriptor may start now."""
@@ -924,8 +970,13 @@ class PtdmaEngine:
         a = job.plan.cum(job.copied - 1)
         b = job.plan.cum(upto - 1)
         if self.iommu.translating:
+            x = job.xlate
             try:
-                self.port.copy(job.dst + a, job.src + a, b - a)
+                if x is not None and a == 0 and b == job.length and x[0] == self.port.stamp():
+                    # the whole range, still translated as at validation
+                    self.port.copy_pieces(x[2], x[1], b)
+                else:
+                    self.port.copy(job.dst + a, job.src + a, b - a)
             except (IommuFault, BusError):
                 self._copy_fault(job, upto)
                 return
