@@ -79,27 +79,27 @@ def flush(kernel: Kernel) -> None:
     acc: dict[str, int] | None = proc.data.get(_KEY)
     if not acc:
         return
-    items = list(acc.items())
-    acc.clear()
-    if len(items) == 1:
-        kernel.cpu.op(*items[0])
+    if len(acc) == 1:
+        ((name, count),) = acc.items()
+        acc.clear()
+        kernel.cpu.op(name, count)
         return
     # The same accounting as one cpu.op(name, count) per name, with a single sleep.
     cpu = kernel.cpu
     op_cycles = cpu.op_cycles
     counts = cpu.pending_counts  # plain dicts, merged into cpu.op_counts when read
     charged = cpu.pending_cycles
-    count_of = counts.get
-    cycles_of = charged.get
     total = 0.0
-    for name, count in items:
+    for name, count in acc.items():
         cycles = op_cycles.get(name)
         if cycles is None:
+            acc.clear()
             raise KeyError(f"no cycle cost named {name!r} in the platform preset")
         c = cycles * count
-        counts[name] = count_of(name, 0) + count
-        charged[name] = cycles_of(name, 0) + int(c)
+        counts[name] = counts.get(name, 0) + count
+        charged[name] = charged.get(name, 0) + int(c)
         total += c
+    acc.clear()
     cpu.charge(total)
 
 
