@@ -35,13 +35,24 @@ class MmioBus:
     def __init__(self, sim: Simulator, space: AddressSpace, params: MmioParams) -> None:
         self.sim = sim
         self.space = space
-        self.params = params
+        self.params = params  # (property: also sets the access times in ps used per access)
         self.reads = 0
         self.writes = 0
         self.observers: list[Callable[[MmioAccess], None]] = []
         # Register address -> its window (the address map changes only on map/unmap).
         self._windows: dict[int, MmioRegion] = {}
         self._windows_key = -1
+
+    @property
+    def params(self) -> MmioParams:
+        """The access costs (``posted_write_ns``, ``read_round_trip_ns``)."""
+        return self._params
+
+    @params.setter
+    def params(self, params: MmioParams) -> None:
+        self._params = params
+        self._posted_ps = int(params.posted_write_ns * NS)
+        self._rtt_ps = int(params.read_round_trip_ns * NS)
 
     def map(self, base: int, size: int, handler: MmioHandler, name: str) -> MmioRegion:
         """Register a device window at ``base``."""
@@ -61,7 +72,7 @@ class MmioBus:
 
     def _window(self, addr: int, size: int, op: str) -> MmioRegion:
         """``space.mmio_region(addr, size, op)``, memoized per register address."""
-        key = len(self.space._regions)  # a region added or removed behind the bus's back
+        key = self.space.generation  # a region added or removed behind the bus's back
         if key != self._windows_key:
             self._windows.clear()
             self._windows_key = key
@@ -105,18 +116,18 @@ class MmioBus:
         sim = self.sim
         if sim._current is None:
             return self.dispatch_read(addr, size)
-        rtt = int(self.params.read_round_trip_ns * NS)
+        rtt = self._rtt_ps
         half = rtt // 2
         # self._window(addr, size, "MMIO read"), its memo hit inlined: fail before spending
         # time on an unmapped address.
-        key = len(self.space._regions)
+        key = self.space.generation
         region = self._windows.get(addr) if key == self._windows_key else None
         if region is None or addr + size > region.base + region.size:
             region = self._window(addr, size, "MMIO read")
         sim.sleep(half)
         if size not in (1, 2, 4, 8) or addr % size:
             raise BusError(addr, size, f"misaligned {size}-byte MMIO access")
-        if self._windows_key != len(self.space._regions):  # the map changed meanwhile
+        if self._windows_key != self.space.generation:  # the map changed meanwhile
             region = self._window(addr, size, "MMIO read")
         # self._read_at(region, addr, size), inlined (3 reads per PTDMA completion).
         value = int(region.handler.mmio_read(addr - region.base, size)) & ((1 << (8 * size)) - 1)
@@ -134,14 +145,14 @@ class MmioBus:
             self.dispatch_write(addr, size, value)
             return
         # self._window(addr, size, "MMIO write"), its memo hit inlined.
-        key = len(self.space._regions)
+        key = self.space.generation
         region = self._windows.get(addr) if key == self._windows_key else None
         if region is None or addr + size > region.base + region.size:
             region = self._window(addr, size, "MMIO write")
-        sim.sleep(int(self.params.posted_write_ns * NS))
+        sim.sleep(self._posted_ps)
         if size not in (1, 2, 4, 8) or addr % size:
             raise BusError(addr, size, f"misaligned {size}-byte MMIO access")
-        if self._windows_key != len(self.space._regions):  # the map changed meanwhile
+        if self._windows_key != self.space.generation:  # the map changed meanwhile
             region = self._window(addr, size, "MMIO write")
         # self._write_at(region, addr, size, value), inlined (6 writes per PTDMA descriptor).
         self.writes += 1

@@ -97,12 +97,9 @@ class EngineTiming:
                 raise AssertionError("a stream's path lists a resource twice")
         rate, resources, rd, wr, extra = route
         carriers = [(start, rate)]
-        begins = []
-        for r in resources:
+        for r in resources:  # each carrier begins when its reservation will
             b = r.busy_until
-            b = b if b > start else start
-            begins.append(b)
-            carriers.append((b, r.gbps))
+            carriers.append((b if b > start else start, r.gbps))
         # NumaTiming.stream(start, nbytes, node, src, dst, rate, extra=(cap,)) without its
         # Transfer: the path's and the cap's reservations, the rate, the exposed latency.
         lat = rd + wr
@@ -112,8 +109,9 @@ class EngineTiming:
             start, nbytes, src_addr, rd, wr, tuple(carriers), self.params.engine_cap_gbps,
             first if first > end else end,
         )
+        # (resource, begin, end) of each reservation: carriers[k + 1] is resources[k]'s
         plan.reserved = tuple(
-            [(r, b, r.busy_until) for r, b in zip(resources, begins, strict=True)]
+            [(r, c[0], r.busy_until) for r, c in zip(resources, carriers[1:], strict=True)]
         )
         if verify and plan.line_done(plan.n_lines - 1) != end:
             raise AssertionError("line-level closed form disagrees with NumaTiming.stream")

@@ -12,6 +12,8 @@ Port-only diagnostics detect the late completion of a descriptor freed by
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
 from drivers.dmaengine.costs import charge_op
@@ -124,7 +126,10 @@ def pt_stop_queue(cmd_q: PtCmdQueue) -> None:
 
 
 def _pack_desc(dws: list[int]) -> np.ndarray:
-    return np.array([d & 0xFFFF_FFFF for d in dws], dtype="<u4").view(np.uint8)
+    """The descriptor's dwords as little-endian bytes (``struct.pack``: no numpy dtype
+    parsing for 32 bytes)."""
+    return np.frombuffer(struct.pack(f"<{len(dws)}I", *[d & 0xFFFF_FFFF for d in dws]),
+                         np.uint8)
 
 
 def pt_core_execute_cmd(desc: list[int], cmd_q: PtCmdQueue) -> int:
