@@ -18,6 +18,7 @@ from greenlet import greenlet
 
 _heappush = heapq.heappush
 _heappop = heapq.heappop
+_heapreplace = heapq.heapreplace
 # A heap entry: (time, priority, seq, Event or None, callback, args).
 _Entry = tuple[int, int, int, "Event | None", Callable[..., Any], tuple[Any, ...]]
 
@@ -342,7 +343,7 @@ class Simulator:
             self._reported.add(id(back))
             raise back.exception
 
-    def _switch_out(self) -> Any:
+    def _switch_out(self, own: _Entry | None = None) -> Any:
         """Give control back to the scheduler; returns the value passed to ``_resume``.
 
         Direct hand-off: when the scheduler's next event would resume a process, this
@@ -350,12 +351,16 @@ class Simulator:
         straight to that process) instead of switching to the scheduler, which would switch
         again. The events, their order and their times are the loop's; any other next event
         (a device callback, a bound of ``run``, an empty heap) goes back to the loop.
+        ``own``: this process's wake-up, not yet on the heap (``sleep``); it goes in as the
+        next event comes out (one ``heapreplace``), or is that next event itself.
         """
         main = self._main
         assert main is not None
-        if not self._direct:
-            return main.switch()
         heap = self._heap
+        if not self._direct:
+            if own is not None:
+                _heappush(heap, own)
+            return main.switch()
         wake = self._wake
         until = self._until
         while True:
@@ -366,10 +371,22 @@ class Simulator:
                     break
                 _heappop(heap)
             else:
+                if own is not None:
+                    _heappush(heap, own)
                 return main.switch()
+            if own is not None and own < entry:  # (time, priority, seq): seqs never tie
+                entry = own
             if entry[4] is not wake or (until is not None and entry[0] > until):
+                if own is not None:
+                    _heappush(heap, own)
                 return main.switch()
-            _heappop(heap)
+            if own is None:
+                _heappop(heap)
+            elif entry is own:
+                own = None  # the next event is this process's own wake-up: never posted
+            else:
+                _heapreplace(heap, own)  # = heappop (entry) then heappush (own)
+                own = None
             self.now = entry[0]
             self.events_processed += 1
             self._handoffs += 1
@@ -419,9 +436,7 @@ class Simulator:
                 return
         # self._post(target, self._resume, (proc, None)); self._switch_out(), inlined.
         self._seq = seq = self._seq + 1
-        entry: _Entry = (target, 0, seq, None, self._wake, (proc, None))
-        _heappush(self._heap, entry)
-        self._switch_out()
+        self._switch_out((target, 0, seq, None, self._wake, (proc, None)))
 
     def sleep_until(self, time: int) -> None:
         self.sleep(max(0, int(time) - self.now))
