@@ -9,6 +9,10 @@ Fault injection (``emulator.fault_injection``): ``inject_fault(phys, size)`` mak
 translations that reach a *mapped* page of that physical range fault anyway (an I/O page
 fault on a valid mapping, as after a stale or corrupted IOTLB entry). Nothing is checked
 while no such fault is armed.
+
+``Iommu.generation`` changes with every mapping, unmapping, mode change and fault
+injection: a device may keep a translation while it holds and no fault is armed
+(``DmaPort.stamp``), as an IOTLB keeps entries until an invalidation.
 """
 
 from __future__ import annotations
@@ -69,7 +73,9 @@ class IovaPageTable:
     by ``page - IOVA_BASE page`` (0 = unmapped, else ``(phys_page << 1 | writable) + 1``),
     grown by doubling; a whole mapping, unmapping or translation of a long range is one
     numpy operation instead of a dict entry (and two objects) per 4 KiB page. Pages below
-    the base (never handed out by ``Iommu.map``) live in a small dict.
+    the base (never handed out by ``Iommu.map``) live in a small dict. Change it only
+    through ``Iommu`` (map/unmap), which bumps ``Iommu.generation`` for the devices that
+    keep translations.
     """
 
     __slots__ = ("base", "low", "table")

@@ -126,7 +126,7 @@ class RamRegion:
         n = data.size
         cs = self.chunk_size
         idx, coff = divmod(offset, cs)
-        if 0 < n and coff + n <= cs:  # inside one chunk (a descriptor, a word): no span walk
+        if n > 0 and coff + n <= cs:  # inside one chunk (a descriptor, a word): no span walk
             c = self._chunks.get(idx)
             if c is None:
                 c = self._chunk(idx)
