@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .iommu import Iommu
-from .memory import BusError, PhysicalMemory
+from .memory import BusError, PhysicalMemory, RamRegion
 
 
 class DmaPort:
@@ -28,6 +28,21 @@ class DmaPort:
             if not self.mem.is_ram(phys, n):
                 raise BusError(phys, n, "DMA write" if write else "DMA read")
         return pieces
+
+    def resolve_node(self, addr: int, size: int, write: bool) -> tuple[int, list[tuple[int, int]]]:
+        """``(mem.node_of(pieces[0][0]), resolve(addr, size, write))``: a translation of one
+        piece inside one RAM region (every DMA segment) answers its RAM check and its node
+        with one region lookup; anything else takes ``resolve`` and ``node_of``."""
+        pieces = self.iommu.translate(self.device, addr, size, write)
+        if len(pieces) == 1:
+            phys, n = pieces[0]
+            r = self.mem.find(phys)
+            if type(r) is RamRegion and phys + n <= r.base + r.size:
+                return r.node, pieces
+        for phys, n in pieces:
+            if not self.mem.is_ram(phys, n):
+                raise BusError(phys, n, "DMA write" if write else "DMA read")
+        return self.mem.node_of(pieces[0][0]), pieces
 
     def stamp(self) -> tuple[int, int] | None:
         """The IOMMU and address-map generations: pieces from ``resolve`` stay exact while

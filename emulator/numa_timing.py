@@ -165,25 +165,37 @@ class NumaTiming:
         path = self._paths.get(key)
         if path is None:
             path = self._paths[key] = tuple(self.path(initiator_node, src_node, dst_node))
+        end = self.reserve_on(start, nbytes, path, lat)
+        if extra:
+            e = self.reserve_on(start, nbytes, extra, lat)
+            if e > end:
+                end = e
+        return end
+
+    @staticmethod
+    def reserve_on(
+        start: int, nbytes: int, resources: Iterable[BandwidthResource], lat: int = 0
+    ) -> int:
+        """Reserve ``nbytes`` from ``start`` on each of ``resources`` in order; the latest
+        end plus ``lat``, or 0 (``reserve_path`` of a path already looked up)."""
         end = 0
-        for group in (path, extra):
-            for r in group:
-                if type(r) is not BandwidthResource:
-                    b = r.reserve(start, nbytes)
-                    if b + lat > end:
-                        end = b + lat
-                    continue
-                # BandwidthResource.reserve, inlined (once per resource of every copy).
-                b = r.busy_until
-                if start > b:
-                    b = start
-                g = r.gbps
-                dur = int(-(-nbytes * 1000 // g)) if g > 0 else 0
-                r.busy_until = b = b + dur
-                r.bytes_carried += nbytes
-                r.busy_ps += dur
+        for r in resources:
+            if type(r) is not BandwidthResource:
+                b = r.reserve(start, nbytes)
                 if b + lat > end:
                     end = b + lat
+                continue
+            # BandwidthResource.reserve, inlined (once per resource of every copy).
+            b = r.busy_until
+            if start > b:
+                b = start
+            g = r.gbps
+            dur = int(-(-nbytes * 1000 // g)) if g > 0 else 0
+            r.busy_until = b = b + dur
+            r.bytes_carried += nbytes
+            r.busy_ps += dur
+            if b + lat > end:
+                end = b + lat
         return end
 
     def reset(self) -> None:

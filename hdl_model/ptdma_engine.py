@@ -256,6 +256,7 @@ class PtdmaEngine:
         # (DmaPort.stamp, IOVA page, physical page) of the last ring page translated, a page
         # of RAM: the next fetches from it reuse the translation while the stamp holds
         self._ring_xlate: tuple[tuple[int, int], int, int] | None = None
+        self._validating = _Job(0, 0, 0, 0)  # the job ``_check_addrs`` checks
         self._decode_ps = self.timing.decode_ps
         dma = platform.preset.dma
         self._gate_idle_ps = int(dma.clock_gate_idle_ns * NS)
@@ -663,34 +664,37 @@ class PtdmaEngine:
                 if base <= addr and addr + n <= end:
                     return node, -1, None
         try:
-            pieces = self.port.resolve(addr, n, write)
+            node, pieces = self.port.resolve_node(addr, n, write)  # resolve + node_of
         except IommuFault as e:
             return -1, e.iova, None
         except BusError as e:
             return -1, e.addr, None
-        return self.mem.node_of(pieces[0][0]), -1, pieces
+        return node, -1, pieces
 
     def _addr_ok(self, job: _Job) -> Callable[[int, int, int], bool]:
-        """Validation's address check: RAM and IOMMU must accept both ranges."""
+        """Validation's address check of ``job``: RAM and IOMMU must accept both ranges."""
+        self._validating = job
+        return self._check_addrs
 
-        def check(src: int, dst: int, n: int) -> bool:
-            node, bad, src_pieces = self._where_pieces(src, n, False)
-            if node < 0:
-                job.data_addr, job.side = bad, SIDE_READ
-                return False
-            job.src_node = node
-            node, bad, dst_pieces = self._where_pieces(dst, n, True)
-            if node < 0:
-                job.data_addr, job.side = bad, SIDE_WRITE
-                return False
-            job.dst_node = node
-            if src_pieces is not None and dst_pieces is not None:
-                stamp = self.port.stamp()
-                if stamp is not None:
-                    job.xlate = (stamp, src_pieces, dst_pieces)
-            return True
-
-        return check
+    def _check_addrs(self, src: int, dst: int, n: int) -> bool:
+        """The check ``_addr_ok`` returns (a bound method: no closure per descriptor)."""
+        job = self._validating
+        where = self._where_pieces
+        node, bad, src_pieces = where(src, n, False)
+        if node < 0:
+            job.data_addr, job.side = bad, SIDE_READ
+            return False
+        job.src_node = node
+        node, bad, dst_pieces = where(dst, n, True)
+        if node < 0:
+            job.data_addr, job.side = bad, SIDE_WRITE
+            return False
+        job.dst_node = node
+        if src_pieces is not None and dst_pieces is not None:
+            stamp = self.port.stamp()
+            if stamp is not None:
+                job.xlate = (stamp, src_pieces, dst_pieces)
+        return True
 
     def _on_decoded(self, job: _Job) -> None:
         """Descriptor fetched and decoded: validate, then plan its stream and its end."""

@@ -95,15 +95,16 @@ class EngineTiming:
             )
             if len({id(r) for r in route[1]}) != len(route[1]):
                 raise AssertionError("a stream's path lists a resource twice")
-        rate, resources, rd, wr, extra = route
+        rate, resources, rd, wr, _extra = route
         carriers = [(start, rate)]
         for r in resources:  # each carrier begins when its reservation will
             b = r.busy_until
             carriers.append((b if b > start else start, r.gbps))
         # NumaTiming.stream(start, nbytes, node, src, dst, rate, extra=(cap,)) without its
-        # Transfer: the path's and the cap's reservations, the rate, the exposed latency.
+        # Transfer: the path's and the cap's reservations (``reserve_path`` of the route's
+        # resources: the path, then the cap), the rate, the exposed latency.
         lat = rd + wr
-        end = self.numa.reserve_path(start, nbytes, self.node, src_node, dst_node, extra, lat)
+        end = self.numa.reserve_on(start, nbytes, resources, lat)
         first = start + lat + bytes_time_ps(nbytes, rate)
         plan = StreamPlan(
             start, nbytes, src_addr, rd, wr, tuple(carriers), self.params.engine_cap_gbps,

@@ -177,9 +177,11 @@ def sg_free_table(table: SgTable) -> None:
 def sg_next(sg: Scatterlist) -> Scatterlist | None:
     """``sg_next``: the next entry of the chain, None after the last allocated one."""
     table, i = sg
-    entries = table.entries
     i += 1
-    return entries[i] if i < len(entries) else None
+    if i >= len(table.page):
+        return None
+    e = table._entries  # the kept cursor if the entries were made, else an equal new one
+    return e[i] if e is not None else Scatterlist((table, i))
 
 
 def sg_set_page(sg: Scatterlist, page: int, length: int, offset: int) -> None:
@@ -228,11 +230,21 @@ def sg_dma_len(sg: Scatterlist) -> int:
     return table.dma_length[i]
 
 
+def _first_entries(sgt: SgTable, n: int) -> list[Scatterlist]:
+    """Cursors on the table's first ``n`` entries: the kept ones if ``entries`` was made,
+    else just these ``n`` (equal tuples), not a cursor for every allocated entry (a merged
+    DMA table walks a few segments of a table of thousands of page entries)."""
+    e = sgt._entries
+    if e is not None:
+        return e[:n]
+    return list(map(Scatterlist, zip(repeat(sgt), range(min(n, len(sgt.page))))))
+
+
 def for_each_sgtable_sg(sgt: SgTable) -> Iterator[tuple[int, Scatterlist]]:
     """``for_each_sgtable_sg``: every CPU entry (``orig_nents``)."""
-    yield from enumerate(sgt.entries[: sgt.orig_nents])
+    yield from enumerate(_first_entries(sgt, sgt.orig_nents))
 
 
 def for_each_sgtable_dma_sg(sgt: SgTable) -> Iterator[tuple[int, Scatterlist]]:
     """``for_each_sgtable_dma_sg``: every DMA segment (``nents``)."""
-    yield from enumerate(sgt.entries[: sgt.nents])
+    yield from enumerate(_first_entries(sgt, sgt.nents))

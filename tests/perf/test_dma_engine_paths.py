@@ -1,0 +1,105 @@
+"""Fast paths of the PTDMA model's per-descriptor work against the general forms.
+
+* ``DmaPort.resolve_node`` (one region lookup for a one-piece translation) against
+  ``resolve`` then ``PhysicalMemory.node_of``: same node, pieces and errors.
+* ``NumaTiming.reserve_on`` of a route's resources against ``reserve_path``.
+* ``for_each_sgtable_dma_sg`` / ``sg_next`` cursors made without the whole ``entries``
+  list against the ``entries`` cursors.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from drivers.dmaengine.scatterlist import (
+    SgTable,
+    for_each_sgtable_dma_sg,
+    for_each_sgtable_sg,
+    sg_alloc_table,
+    sg_next,
+)
+from emulator.dma_port import DmaPort
+from emulator.frame_allocator import PAGE_SIZE
+from emulator.iommu import Iommu, IommuFault
+from emulator.memory import BusError, MmioRegion, PhysicalMemory
+from emulator.numa_timing import BandwidthResource, NumaTiming
+from emulator.presets import get_preset
+
+
+def _outcome(f: object, *args: object) -> object:
+    try:
+        return f(*args)  # type: ignore[operator]
+    except IommuFault as e:
+        return ("iommu", e.iova)
+    except BusError as e:
+        return ("bus", e.addr)
+
+
+@pytest.mark.parametrize("mode", ["off", "translated"])
+def test_resolve_node_equals_resolve_then_node_of(mode: str) -> None:
+    mem = PhysicalMemory()
+    mem.add_node(0, 64 * PAGE_SIZE)
+    mem.add_node(64 * PAGE_SIZE, 64 * PAGE_SIZE)
+    mem.add(MmioRegion("mmio", 256 * PAGE_SIZE, 16 * PAGE_SIZE, None))  # type: ignore[arg-type]
+    iommu = Iommu(mode)
+    port = DmaPort(mem, iommu, "dev", 0)
+    rng = random.Random(5)
+    iovas = []
+    for _ in range(40):  # runs across nodes, into MMIO and past RAM; some read-only
+        phys = rng.randrange(0, 280) * PAGE_SIZE
+        iovas.append(iommu.map("dev", phys, rng.choice([1, 2, 5]) * PAGE_SIZE,
+                               rng.random() < 0.8))
+    for _ in range(3000):
+        base = rng.choice(iovas) if mode == "translated" else rng.randrange(0, 300 * PAGE_SIZE)
+        addr = base + rng.randrange(0, 3 * PAGE_SIZE)
+        size = rng.choice([1, 32, 4096, 3 * PAGE_SIZE, 7000])
+        write = rng.random() < 0.5
+
+        def ref(a: int = addr, n: int = size, w: bool = write) -> object:
+            pieces = port.resolve(a, n, w)
+            return mem.node_of(pieces[0][0]), pieces
+
+        assert _outcome(port.resolve_node, addr, size, write) == _outcome(ref)
+
+
+def test_reserve_on_equals_reserve_path() -> None:
+    params = get_preset("zen3-epyc-2s").memory
+    fast, ref = NumaTiming(params, 2), NumaTiming(params, 2)
+    cap_f, cap_r = BandwidthResource("cap", 7.3), BandwidthResource("cap", 7.3)
+    rng = random.Random(3)
+    t = 0
+    for _ in range(3000):
+        t += rng.randrange(0, 3000)
+        n = rng.choice([64, 4096, 65536, 12345])
+        i, s, d = rng.randrange(2), rng.randrange(2), rng.randrange(2)
+        lat = rng.choice([0, 1500])
+        got = fast.reserve_on(t, n, (*fast.path(i, s, d), cap_f), lat)
+        assert got == ref.reserve_path(t, n, i, s, d, (cap_r,), lat)
+    for a, b in zip([*fast.node_bw, *fast.link.values(), cap_f],
+                    [*ref.node_bw, *ref.link.values(), cap_r], strict=True):
+        assert (a.busy_until, a.bytes_carried, a.busy_ps) == (b.busy_until, b.bytes_carried,
+                                                              b.busy_ps)
+
+
+@pytest.mark.parametrize("made", [False, True])
+def test_sg_cursors_equal_entries(made: bool) -> None:
+    sgt = SgTable()
+    sg_alloc_table(sgt, 9)
+    sgt.nents = 4
+    if made:
+        _ = sgt.entries
+    ref = SgTable()
+    sg_alloc_table(ref, 9)
+    entries = ref.entries
+    assert [(i, tuple(sg)[1]) for i, sg in for_each_sgtable_dma_sg(sgt)] == [
+        (i, sg[1]) for i, sg in enumerate(entries[:4])]
+    assert [sg[1] for _, sg in for_each_sgtable_sg(sgt)] == list(range(9))
+    sg = sgt.sgl
+    walked = []
+    while sg is not None:
+        assert sg[0] is sgt
+        walked.append(sg[1])
+        sg = sg_next(sg)
+    assert walked == list(range(9))
