@@ -349,8 +349,10 @@ class Simulator:
         Direct hand-off: when the scheduler's next event would resume a process, this
         process runs that event itself (the loop's bookkeeping, then one greenlet switch
         straight to that process) instead of switching to the scheduler, which would switch
-        again. The events, their order and their times are the loop's; any other next event
-        (a device callback, a bound of ``run``, an empty heap) goes back to the loop.
+        again. A device/timer callback that comes next is run here too, with ``current``
+        None as in the loop (an exception it raises is thrown into the loop, out of
+        ``run``). The events, their order and their times are the loop's; a bound of
+        ``run`` or an empty heap goes back to the loop.
         ``own``: this process's wake-up, not yet on the heap (``sleep``); it goes in as the
         next event comes out (one ``heapreplace``), or is that next event itself.
         """
@@ -376,10 +378,31 @@ class Simulator:
                 return main.switch()
             if own is not None and own < entry:  # (time, priority, seq): seqs never tie
                 entry = own
-            if entry[4] is not wake or (until is not None and entry[0] > until):
+            if until is not None and entry[0] > until:
                 if own is not None:
                     _heappush(heap, own)
                 return main.switch()
+            if entry[4] is not wake:
+                # A device/timer callback: this process runs it as the loop would (same
+                # event, order, time, ``current`` None), without switching to the loop and
+                # back. Its wake-up goes in as the callback comes out (one heapreplace).
+                if own is None:
+                    _heappop(heap)
+                else:
+                    _heapreplace(heap, own)
+                    own = None
+                self.now = entry[0]
+                self.events_processed += 1
+                self._handoffs += 1
+                me = self._current
+                self._current = None
+                try:
+                    entry[4](*entry[5])
+                except BaseException as exc:  # the loop's error, raised by run() as before
+                    return main.throw(exc)  # resumed (by its wake-up) like main.switch()
+                finally:
+                    self._current = me
+                continue
             if own is None:
                 _heappop(heap)
             elif entry is own:
