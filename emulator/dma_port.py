@@ -65,6 +65,12 @@ class DmaPort:
             return self.mem.read(pieces[0][0], size)
         return np.concatenate([self.mem.read(p, n) for p, n in pieces])
 
+    def read_words_pieces(self, pieces: list[tuple[int, int]], size: int) -> list[int]:
+        """``read_pieces(pieces, size).view("<u4").tolist()``: the access's 32-bit words."""
+        if len(pieces) == 1:
+            return self.mem.read_words(pieces[0][0], size >> 2)
+        return self.read_pieces(pieces, size).view("<u4").tolist()
+
     def write(self, addr: int, data: np.ndarray) -> None:
         pieces = self.resolve(addr, data.size, True)
         pos = 0

@@ -336,7 +336,9 @@ class Iommu:
         """Physical pieces (address, length) of an access, or IommuFault (nothing moves)."""
         if not self.translating:
             return [(iova, size)]
-        d = self.domain(device)
+        d = self.domains.get(device)  # self.domain(device), inlined
+        if d is None:
+            d = self.domain(device)
         if not self.injected and size > 0:
             tbl = d.pages
             first = iova // PAGE_SIZE

@@ -11,6 +11,7 @@ one already written is faulted in by a background thread (``host_backing``).
 from __future__ import annotations
 
 import bisect
+import struct
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from .host_backing import PREFAULTER, anon_chunk
 
+_WORDS: dict[int, struct.Struct] = {}  # word count -> "<{count}I" (read_words)
 DEFAULT_CHUNK = 64 << 20  # 64 MiB: 32 x 2 MiB huge pages per chunk
 
 
@@ -121,6 +123,21 @@ class RamRegion:
             if c is not None:
                 out[pos : pos + length] = c[coff : coff + length]
         return out
+
+    def read_words(self, offset: int, count: int) -> list[int]:
+        """``read(offset, 4 * count).view("<u4").tolist()``: inside one chunk the words
+        are unpacked straight from it (no array copy, view and list conversion)."""
+        cs = self.chunk_size
+        idx, coff = divmod(offset, cs)
+        if coff + 4 * count <= cs:
+            c = self._chunks.get(idx)
+            if c is None:
+                return [0] * count
+            fmt = _WORDS.get(count)
+            if fmt is None:
+                fmt = _WORDS[count] = struct.Struct(f"<{count}I")
+            return list(fmt.unpack_from(c, coff))  # type: ignore[arg-type]
+        return self.read(offset, 4 * count).view("<u4").tolist()
 
     def write(self, offset: int, data: np.ndarray) -> None:
         n = data.size
@@ -243,6 +260,14 @@ class AddressSpace:
         for reg, off, length, pos in self._ram_pieces(addr, n, "read"):
             out[pos : pos + length] = reg.read(off, length)
         return out
+
+    def read_words(self, addr: int, count: int) -> list[int]:
+        """``count`` little-endian 32-bit words of RAM at ``addr``, as ints (``read`` of
+        ``4 * count`` bytes viewed as ``<u4``)."""
+        r = self.find(addr)
+        if type(r) is RamRegion and addr + 4 * count <= r.base + r.size:
+            return r.read_words(addr - r.base, count)
+        return self.read(addr, 4 * count).view("<u4").tolist()
 
     def write(self, addr: int, data: np.ndarray | bytes | bytearray) -> None:
         """Store ``data`` (uint8 array or bytes) at ``addr``."""

@@ -754,7 +754,7 @@ class PtdmaEngine:
                               bad)
                     return
                 self._keep_ring_xlate(job.addr, pieces)
-            raw = self.port.read_pieces(pieces, DESC_SIZE)
+            dws = self.port.read_words_pieces(pieces, DESC_SIZE)
         else:
             if job.addr >> 12 != self._ring_ram_page:
                 node, bad = self._where(job.addr, DESC_SIZE, False)
@@ -764,8 +764,7 @@ class PtdmaEngine:
                     return
                 if (job.addr & 4095) <= 4096 - DESC_SIZE:
                     self._ring_ram_page = job.addr >> 12
-            raw = self.mem.read(job.addr, DESC_SIZE)
-        dws = raw.view("<u4").tolist()
+            dws = self.mem.read_words(job.addr, DESC_SIZE >> 2)
         job.dws = dws
         job.length = dws[1]
         job.src = ((dws[3] & 0xFFFF) << 32) | dws[2]
@@ -897,8 +896,11 @@ class PtdmaEngine:
         assert plan is not None
         job.n_write = n_write
         job.n_read = n_read
-        job.bytes_read = plan.cum(n_read - 1)
-        job.bytes_written = plan.cum(n_write - 1)
+        if n_read == n_write == plan.n_lines:  # the whole stream: cum(n_lines - 1)
+            job.bytes_read = job.bytes_written = plan.nbytes
+        else:
+            job.bytes_read = plan.cum(n_read - 1)
+            job.bytes_written = plan.cum(n_write - 1)
         self._end(job, outcome, t_term, code, side, data_addr)
         if self.detailed and n_write:
             self._schedule_line(job, 0)

@@ -3,6 +3,8 @@
 * ``DmaPort.resolve_node`` (one region lookup for a one-piece translation) against
   ``resolve`` then ``PhysicalMemory.node_of``: same node, pieces and errors.
 * ``NumaTiming.reserve_on`` of a route's resources against ``reserve_path``.
+* ``read_words`` (the ring fetch's 8 dwords) against ``read`` viewed as ``<u4``.
+* ``_stream_end``'s whole-stream byte count against ``StreamPlan.cum``.
 * ``for_each_sgtable_dma_sg`` / ``sg_next`` cursors made without the whole ``entries``
   list against the ``entries`` cursors.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from drivers.dmaengine.scatterlist import (
@@ -23,9 +26,10 @@ from drivers.dmaengine.scatterlist import (
 from emulator.dma_port import DmaPort
 from emulator.frame_allocator import PAGE_SIZE
 from emulator.iommu import Iommu, IommuFault
-from emulator.memory import BusError, MmioRegion, PhysicalMemory
+from emulator.memory import BusError, MmioRegion, PhysicalMemory, RamRegion
 from emulator.numa_timing import BandwidthResource, NumaTiming
 from emulator.presets import get_preset
+from hdl_model.timing import StreamPlan
 
 
 def _outcome(f: object, *args: object) -> object:
@@ -103,3 +107,33 @@ def test_sg_cursors_equal_entries(made: bool) -> None:
         walked.append(sg[1])
         sg = sg_next(sg)
     assert walked == list(range(9))
+
+
+def test_read_words_equals_read_viewed_as_u32() -> None:
+    """``read_words`` (struct unpack from one chunk) against ``read(...).view("<u4")``:
+    touched and untouched chunks, chunk and region boundaries, through a DmaPort too."""
+    mem = PhysicalMemory()
+    mem.add(RamRegion("n0", 0, 1 << 20, 0, chunk_size=1 << 12))
+    mem.add(RamRegion("n1", 1 << 20, 1 << 20, 1, chunk_size=1 << 12))
+    rng = random.Random(8)
+    for _ in range(200):
+        a = rng.randrange(0, (2 << 20) - 64)
+        mem.write(a, np.frombuffer(rng.randbytes(64), np.uint8))
+    port = DmaPort(mem, Iommu("off"), "dev", 0)
+    for _ in range(4000):
+        count = rng.choice([1, 2, 8, 8, 8, 20])
+        a = rng.choice([rng.randrange(0, (2 << 20) - 4 * count),
+                        (1 << 12) * rng.randrange(1, 500) - rng.randrange(0, 40)])
+        want = mem.read(a, 4 * count).view("<u4").tolist()
+        assert mem.read_words(a, count) == want
+        assert port.read_words_pieces([(a, 4 * count)], 4 * count) == want
+    half = [(4096 - 16, 16), (8192, 16)]
+    assert port.read_words_pieces(half, 32) == port.read_pieces(half, 32).view("<u4").tolist()
+
+
+@pytest.mark.parametrize("nbytes", [0, 1, 63, 64, 65, 4096, 65536, 65537])
+def test_whole_stream_bytes_are_cum_of_last_line(nbytes: int) -> None:
+    """``_stream_end``'s whole-stream case (``plan.nbytes``) is ``cum(n_lines - 1)``."""
+    for src in (0, 1, 32, 63, 4095):
+        plan = StreamPlan(0, nbytes, src, 100, 100, ((0, 10.0),), 10.0)
+        assert plan.cum(plan.n_lines - 1) == plan.nbytes
