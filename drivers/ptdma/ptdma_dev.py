@@ -125,11 +125,14 @@ def pt_stop_queue(cmd_q: PtCmdQueue) -> None:
     pt_iowrite32(cmd_q.pt, cmd_q.qcontrol & ~CMD_Q_RUN, cmd_q.reg_control + CMD_Q_CONTROL_BASE)
 
 
+_DESC_DWORDS = struct.Struct("<8I")  # the 32 B passthru descriptor, compiled once
+
+
 def _pack_desc(dws: list[int]) -> np.ndarray:
     """The descriptor's dwords as little-endian bytes (``struct.pack``: no numpy dtype
-    parsing for 32 bytes)."""
-    return np.frombuffer(struct.pack(f"<{len(dws)}I", *[d & 0xFFFF_FFFF for d in dws]),
-                         np.uint8)
+    parsing for 32 bytes; the 8-dword layout's Struct is compiled once)."""
+    packer = _DESC_DWORDS if len(dws) == 8 else struct.Struct(f"<{len(dws)}I")
+    return np.frombuffer(packer.pack(*[d & 0xFFFF_FFFF for d in dws]), np.uint8)
 
 
 def pt_core_execute_cmd(desc: list[int], cmd_q: PtCmdQueue) -> int:
