@@ -174,26 +174,37 @@ class NumaTiming:
 
     @staticmethod
     def reserve_on(
-        start: int, nbytes: int, resources: Iterable[BandwidthResource], lat: int = 0
+        start: int,
+        nbytes: int,
+        resources: Iterable[BandwidthResource],
+        lat: int = 0,
+        spans: list[tuple[BandwidthResource, int, int]] | None = None,
     ) -> int:
         """Reserve ``nbytes`` from ``start`` on each of ``resources`` in order; the latest
-        end plus ``lat``, or 0 (``reserve_path`` of a path already looked up)."""
+        end plus ``lat``, or 0 (``reserve_path`` of a path already looked up). ``spans``
+        receives each reservation as (resource, begin = max(start, busy_until before),
+        busy_until after)."""
         end = 0
         for r in resources:
             if type(r) is not BandwidthResource:
+                begin = r.busy_until
                 b = r.reserve(start, nbytes)
+                if spans is not None:
+                    spans.append((r, begin if begin > start else start, r.busy_until))
                 if b + lat > end:
                     end = b + lat
                 continue
             # BandwidthResource.reserve, inlined (once per resource of every copy).
-            b = r.busy_until
-            if start > b:
-                b = start
+            begin = r.busy_until
+            if start > begin:
+                begin = start
             g = r.gbps
             dur = int(-(-nbytes * 1000 // g)) if g > 0 else 0
-            r.busy_until = b = b + dur
+            r.busy_until = b = begin + dur
             r.bytes_carried += nbytes
             r.busy_ps += dur
+            if spans is not None:
+                spans.append((r, begin, b))
             if b + lat > end:
                 end = b + lat
         return end

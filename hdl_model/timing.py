@@ -96,24 +96,20 @@ class EngineTiming:
             if len({id(r) for r in route[1]}) != len(route[1]):
                 raise AssertionError("a stream's path lists a resource twice")
         rate, resources, rd, wr, _extra = route
-        carriers = [(start, rate)]
-        for r in resources:  # each carrier begins when its reservation will
-            b = r.busy_until
-            carriers.append((b if b > start else start, r.gbps))
         # NumaTiming.stream(start, nbytes, node, src, dst, rate, extra=(cap,)) without its
         # Transfer: the path's and the cap's reservations (``reserve_path`` of the route's
         # resources: the path, then the cap), the rate, the exposed latency.
         lat = rd + wr
-        end = self.numa.reserve_on(start, nbytes, resources, lat)
+        spans: list[tuple[BandwidthResource, int, int]] = []
+        end = self.numa.reserve_on(start, nbytes, resources, lat, spans)
         first = start + lat + bytes_time_ps(nbytes, rate)
         plan = StreamPlan(
-            start, nbytes, src_addr, rd, wr, tuple(carriers), self.params.engine_cap_gbps,
-            first if first > end else end,
+            start, nbytes, src_addr, rd, wr,
+            # each carrier begins when its reservation does: (begin, rate) of each span
+            ((start, rate), *[(b, r.gbps) for r, b, _ in spans]),
+            self.params.engine_cap_gbps, first if first > end else end,
         )
-        # (resource, begin, end) of each reservation: carriers[k + 1] is resources[k]'s
-        plan.reserved = tuple(
-            [(r, c[0], r.busy_until) for r, c in zip(resources, carriers[1:], strict=True)]
-        )
+        plan.reserved = tuple(spans)  # (resource, begin, end) of each reservation
         if verify and plan.line_done(plan.n_lines - 1) != end:
             raise AssertionError("line-level closed form disagrees with NumaTiming.stream")
         return plan

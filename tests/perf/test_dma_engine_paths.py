@@ -5,6 +5,8 @@
 * ``NumaTiming.reserve_on`` of a route's resources against ``reserve_path``.
 * ``read_words`` (the ring fetch's 8 dwords) against ``read`` viewed as ``<u4``.
 * ``_stream_end``'s whole-stream byte count against ``StreamPlan.cum``.
+* ``EngineTiming.plan``'s carriers and spans (from ``reserve_on``) against ``busy_until``
+  read before and after ``reserve_path``.
 * ``for_each_sgtable_dma_sg`` / ``sg_next`` cursors made without the whole ``entries``
   list against the ``entries`` cursors.
 """
@@ -29,7 +31,7 @@ from emulator.iommu import Iommu, IommuFault
 from emulator.memory import BusError, MmioRegion, PhysicalMemory, RamRegion
 from emulator.numa_timing import BandwidthResource, NumaTiming
 from emulator.presets import get_preset
-from hdl_model.timing import StreamPlan
+from hdl_model.timing import EngineTiming, StreamPlan
 
 
 def _outcome(f: object, *args: object) -> object:
@@ -137,3 +139,30 @@ def test_whole_stream_bytes_are_cum_of_last_line(nbytes: int) -> None:
     for src in (0, 1, 32, 63, 4095):
         plan = StreamPlan(0, nbytes, src, 100, 100, ((0, 10.0),), 10.0)
         assert plan.cum(plan.n_lines - 1) == plan.nbytes
+
+
+def test_plan_reservations_equal_reserve_path() -> None:
+    """``EngineTiming.plan`` takes its carriers and reservation spans from ``reserve_on``'s
+    spans: the same as reading every resource's ``busy_until`` before ``reserve_path`` and
+    after it (the general form), on every route, lane count and start."""
+    preset = get_preset("zen3-epyc-2s")
+    fast = EngineTiming(0, 1000, preset.dma, NumaTiming(preset.memory, 2))
+    ref_numa = NumaTiming(preset.memory, 2)
+    caps = [BandwidthResource("cap", preset.dma.engine_cap_gbps) for _ in range(2)]
+    ref_caps = [BandwidthResource("cap", preset.dma.engine_cap_gbps) for _ in range(2)]
+    rng = random.Random(4)
+    t = 0
+    for _ in range(2000):
+        t += rng.randrange(0, 40_000)
+        n = rng.choice([32, 4096, 65536, 12345])
+        s, d, k = rng.randrange(2), rng.randrange(2), rng.randrange(2)
+        lanes = rng.choice([1, 2])
+        plan = fast.plan(t, n, rng.randrange(4096), s, d, caps[k], lanes, rng.random() < 0.2)
+        res = [*ref_numa.path(0, s, d), ref_caps[k]]
+        before = [max(t, r.busy_until) for r in res]
+        end = ref_numa.reserve_path(t, n, 0, s, d, (ref_caps[k],), plan.lat)
+        assert plan.carriers[1:] == tuple((b, r.gbps) for b, r in zip(before, res, strict=True))
+        assert plan.carriers[0] == (t, fast.agent_rate_gbps(s, lanes))
+        assert [(b, e) for _, b, e in plan.reserved] == [
+            (b, r.busy_until) for b, r in zip(before, res, strict=True)]
+        assert plan.end >= end
