@@ -971,10 +971,12 @@ class PtdmaEngine:
     # ---------------------------------------------------------------- data movement
     def _copy_lines(self, job: _Job, upto: int) -> None:
         """Write lines [copied, upto) of the job to memory in one copy."""
-        if job.dead or upto <= job.copied or job.plan is None:
+        plan = job.plan
+        if job.dead or upto <= job.copied or plan is None:
             return
-        a = job.plan.cum(job.copied - 1)
-        b = job.plan.cum(upto - 1)
+        # cum(-1) is 0 and cum(n_lines - 1) the whole length: the usual one-copy settle
+        a = plan.cum(job.copied - 1) if job.copied else 0
+        b = plan.nbytes if upto == plan.n_lines else plan.cum(upto - 1)
         if self.iommu.translating:
             x = job.xlate
             try:

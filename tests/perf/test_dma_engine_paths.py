@@ -4,7 +4,7 @@
   ``resolve`` then ``PhysicalMemory.node_of``: same node, pieces and errors.
 * ``NumaTiming.reserve_on`` of a route's resources against ``reserve_path``.
 * ``read_words`` (the ring fetch's 8 dwords) against ``read`` viewed as ``<u4``.
-* ``_stream_end``'s whole-stream byte count against ``StreamPlan.cum``.
+* ``_stream_end``'s and ``_copy_lines``' whole-stream byte counts against ``StreamPlan.cum``.
 * ``EngineTiming.plan``'s carriers and spans (from ``reserve_on``) against ``busy_until``
   read before and after ``reserve_path``.
 * ``for_each_sgtable_dma_sg`` / ``sg_next`` cursors made without the whole ``entries``
@@ -139,6 +139,7 @@ def test_whole_stream_bytes_are_cum_of_last_line(nbytes: int) -> None:
     for src in (0, 1, 32, 63, 4095):
         plan = StreamPlan(0, nbytes, src, 100, 100, ((0, 10.0),), 10.0)
         assert plan.cum(plan.n_lines - 1) == plan.nbytes
+        assert plan.cum(-1) == 0  # _copy_lines from line 0
 
 
 def test_plan_reservations_equal_reserve_path() -> None:
