@@ -744,7 +744,8 @@ class PtdmaEngine:
                 and off <= 4096 - DESC_SIZE
                 and ring[0] == self.port.stamp()
             ):
-                pieces = [(ring[2] + off, DESC_SIZE)]
+                # read_words_pieces of the one piece [(ring[2] + off, DESC_SIZE)]
+                dws = self.mem.read_words(ring[2] + off, DESC_SIZE >> 2)
             else:
                 try:
                     pieces = self.port.resolve(job.addr, DESC_SIZE, False)
@@ -754,7 +755,7 @@ class PtdmaEngine:
                               bad)
                     return
                 self._keep_ring_xlate(job.addr, pieces)
-            dws = self.port.read_words_pieces(pieces, DESC_SIZE)
+                dws = self.port.read_words_pieces(pieces, DESC_SIZE)
         else:
             if job.addr >> 12 != self._ring_ram_page:
                 node, bad = self._where(job.addr, DESC_SIZE, False)
@@ -842,7 +843,8 @@ class PtdmaEngine:
                 self._bus_status(side, fault.resp)
                 self._stream_end(job, line, n_read, "error", t_end + complete_ps,
                                  RESP_CODE[(side, fault.resp)], SIDE[side.upper()], at)
-        self._after_decode()
+        if v[O_EXT_CTRL] & EXT_OOO:  # _after_decode(), inlined
+            self._kick()
 
     def _keep_ring_xlate(self, addr: int, pieces: list[tuple[int, int]]) -> None:
         """Remember the ring page's translation after a fetch from it (one piece inside one
