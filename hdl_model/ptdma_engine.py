@@ -1055,36 +1055,38 @@ class PtdmaEngine:
         job.finished = True
         job.hung = False
         self._idle_since = now
-        if job.outcome != "done" and job.plan is not None:
-            job.plan.release(job.bytes_read)  # a cut stream frees the bandwidth it did not use
+        # the job's fields as locals (read after the copy, which may turn it into an error)
+        outcome, plan, n_read = job.outcome, job.plan, job.n_read
+        ok = outcome == "done"
+        br, bw = job.bytes_read, job.bytes_written
+        if not ok and plan is not None:
+            plan.release(br)  # a cut stream frees the bandwidth it did not use
         self.seq = (self.seq + 1) & 0xFFFF
         c = self.counters
-        c.bytes_read += job.bytes_read
-        c.bytes_written += job.bytes_written
+        c.bytes_read += br
+        c.bytes_written += bw
         busy = now - job.t0
         c.busy_ps += busy
-        plan = job.plan
-        stall = plan.stall_ps if plan is not None and job.outcome == "done" else 0
+        stall = plan.stall_ps if plan is not None and ok else 0
         c.stall_ps += stall
         perf = self.perf
         frozen = v[O_PERF_CTRL] & PERF_FREEZE
         if not frozen:
             perf["busy_ps"] += busy
-            perf["bytes_read"] += job.bytes_read
-            perf["bytes_written"] += job.bytes_written
+            perf["bytes_read"] += br
+            perf["bytes_written"] += bw
             perf["stall_ps"] += stall
         if plan is not None:
-            c.lines += job.n_read
+            c.lines += n_read
             if not frozen:
-                perf["rd_reqs"] += job.n_read
-                perf["rd_lat_ps"] += job.n_read * plan.rd_lat
+                perf["rd_reqs"] += n_read
+                perf["rd_lat_ps"] += n_read * plan.rd_lat
         stop_on_error = bool(v[O_EXT_CTRL] & EXT_STOP_ON_ERROR)
-        ok = job.outcome == "done"
-        halts = (not ok and (stop_on_error or job.outcome == "abort")) or (ok and job.soc)
+        halts = (not ok and (stop_on_error or outcome == "abort")) or (ok and job.soc)
         # DESC_WB: dw6 of the descriptor's slot.
         if job.wb_desc:
             st = WB_STATUS["COMPLETED"] if ok else (
-                WB_STATUS["ABORTED"] if job.outcome == "abort" else WB_STATUS["ERROR"])
+                WB_STATUS["ABORTED"] if outcome == "abort" else WB_STATUS["ERROR"])
             self._wb_u32(job.addr + 24, st | (job.code << 8) | (self.seq << 16))
         # Retire: HEAD moves over finished descriptors in ring order.
         if ok:
@@ -1092,8 +1094,8 @@ class PtdmaEngine:
             if not frozen:
                 perf["desc_done"] += 1
             v[O_Q_STATUS] = (v[O_Q_STATUS] + QS_DONE_ONE) & 0xFFFF_FFFF
-            self.bytes_completed += job.bytes_written
-        elif job.outcome == "abort":
+            self.bytes_completed += bw
+        elif outcome == "abort":
             c.aborted += 1
         else:
             c.errors += 1
@@ -1113,15 +1115,15 @@ class PtdmaEngine:
                 self._note("complete", slot=job.slot, len=job.length, head=v[O_HEAD])
             if job.ioc:
                 self._ioc_completion()
-        elif job.outcome == "abort":
-            self._note("aborted", slot=job.slot, bytes=job.bytes_written)
+        elif outcome == "abort":
+            self._note("aborted", slot=job.slot, bytes=bw)
         else:
             self._record_error(job)
             bits |= INT_ERROR
         if halts:
             v[O_CONTROL] = (v[O_CONTROL] & ~RUN) | HALTED
             bits |= INT_QUEUE_STOPPED
-            self._note("halt", slot=job.slot, why=job.outcome if not ok else "soc")
+            self._note("halt", slot=job.slot, why=outcome if not ok else "soc")
         if v[O_HEAD] == v[O_TAIL] and not halts and not self.busy:
             bits |= INT_EMPTY_QUEUE
             if self.coal_outstanding:
@@ -1130,10 +1132,10 @@ class PtdmaEngine:
             self._raise(bits)
         tracer = self.platform.__dict__.get("tracer")
         if tracer is not None:
-            label = f"memcpy {job.length} B" if job.outcome == "done" else job.outcome
+            label = f"memcpy {job.length} B" if outcome == "done" else outcome
             tracer.complete(
                 "DMA", self.name, label, job.t0, now, len=job.length, slot=job.slot,
-                outcome=job.outcome,
+                outcome=outcome,
             )
         if self._vcd_on:
             self._wave()
