@@ -382,6 +382,14 @@ class Simulator:
                 if own is not None:
                     _heappush(heap, own)
                 return main.switch()
+            if entry[4] is wake and entry[5][0].glet is None:
+                # A process's first start goes through the loop: a greenlet started here
+                # would run on top of this process's stack (greenlet carries the recursion
+                # depth over), and a chain of such starts (one MSI handler process per
+                # delivery) ends in RecursionError.
+                if own is not None:
+                    _heappush(heap, own)
+                return main.switch()
             if entry[4] is not wake:
                 # A device/timer callback: this process runs it as the loop would (same
                 # event, order, time, ``current`` None), without switching to the loop and
@@ -419,9 +427,7 @@ class Simulator:
             if proc is self._current:
                 return value  # this process's own wake-up: nothing to switch
             glet = proc.glet
-            if glet is None:
-                proc.glet = glet = greenlet(proc._body, parent=main)
-                proc.started = True
+            assert glet is not None  # first starts went back to the loop above
             self._current = proc
             return glet.switch(value)  # back here when this process is resumed
 

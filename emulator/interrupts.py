@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .event_kernel import NS, Process, SimulationError, Simulator
+from .event_kernel import NS, Simulator
 from .presets import InterruptParams
 
 IrqHandler = Callable[[int, Any], None]
@@ -39,8 +39,6 @@ class IrqLine:
     lost: int = 0  # edges dropped by an injected fault (never reached the handler)
     spurious_injected: int = 0  # deliveries injected without a device edge
     times: list[int] = field(default_factory=list)
-    # The handler thread, parked between deliveries (see ``InterruptController._schedule``).
-    thread: Process | None = field(default=None, repr=False, compare=False)
 
 
 class InterruptController:
@@ -143,37 +141,15 @@ class InterruptController:
         self._schedule(line)
 
     def _schedule(self, line: IrqLine) -> None:
-        """Run the handler ``msi_to_handler_ns`` from now, as a process on ``line.core``.
+        """Run the handler ``msi_to_handler_ns`` from now, as a new process on ``line.core``.
 
-        Each delivery runs in the line's handler thread: a process that parks after the
-        handler and is resumed here, exactly when and where ``sim.spawn(self._deliver, ...)``
-        would start a fresh one (same event, same order), with fresh per-process data; it
-        saves creating a Process and a greenlet per MSI. A new thread is made when the
-        line's name or core changed or the last one ended (a handler raised).
+        A fresh process per delivery, not a thread parked between deliveries: a suspended
+        greenlet is a root for Python's cyclic collector, so a parked handler would keep
+        its whole machine (RAM chunks included) alive after the user dropped it.
         """
         line.in_flight = True
-        sim = self.sim
-        delay = int(self.params.msi_to_handler_ns * NS)
-        proc = line.thread
-        name = f"irq{line.vector}:{line.name}"
-        if proc is None or proc.finished or proc.core != line.core or proc.name != name:
-            line.thread = sim.spawn(self._irq_thread, line, name=name, core=line.core,
-                                    delay=delay)
-            return
-        if delay < 0:
-            raise SimulationError(f"negative delay {delay}")
-        sim._post(sim.now + delay, sim._wake, (proc, None))  # = spawn's start event
-
-    def _irq_thread(self, line: IrqLine) -> None:
-        """The line's handler thread: one ``_deliver`` per resume, parked in between."""
-        sim = self.sim
-        proc = sim.require_process()
-        while True:
-            self._deliver(line)
-            if line.thread is not proc:
-                return  # replaced by a newer thread (name or core changed)
-            sim._switch_out()  # parked until _schedule posts the next delivery
-            proc.data = {}  # what a freshly spawned handler process would start with
+        self.sim.spawn(self._deliver, line, name=f"irq{line.vector}:{line.name}",
+                       core=line.core, delay=int(self.params.msi_to_handler_ns * NS))
 
     def _deliver(self, line: IrqLine) -> None:
         proc = self.sim.require_process()

@@ -2,20 +2,16 @@
 
 Both must compute exactly what the general path computes: a process handing the CPU
 straight to the next process (``Simulator._switch_out``) runs the events the loop would run,
-in its order and at its times; an MSI handler delivered in its line's parked thread runs
-when and where a freshly spawned handler process would.
+in its order and at its times.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from emulator.event_kernel import NS, Simulator
-from emulator.interrupts import InterruptController
-from emulator.presets import InterruptParams
 from emulator.sync import Completion, WaitQueue
 
 
@@ -109,79 +105,3 @@ def test_an_exception_after_a_hand_off_still_stops_the_run() -> None:
     sim.spawn(failing)
     with pytest.raises(ValueError, match="boom"):
         sim.run()
-
-
-def _controller(sim: Simulator) -> InterruptController:
-    return InterruptController(sim, InterruptParams(msi_to_handler_ns=1000.0,
-                                                    handler_software_ns=200.0))
-
-
-def _deliveries(reuse: bool) -> tuple[list[tuple[int, str, int, bool, Any]], int, list[int]]:
-    """MSIs of one device through the controller; ``reuse=False`` schedules each delivery
-    as a new process, the general path the line's parked thread stands for."""
-    sim = Simulator(0)
-    irq = _controller(sim)
-    v = irq.allocate_vector("dev")
-    seen: list[tuple[int, str, int, bool, Any]] = []
-
-    def handler(vector: int, dev: Any) -> None:
-        proc = sim.current
-        assert proc is not None
-        seen.append((sim.now, proc.name, proc.core, proc.data.get("in_irq", False),
-                     proc.data.get("x")))
-        proc.data["x"] = 1
-        sim.sleep(300 * NS)
-
-    irq.request_irq(v, handler, "dev", None, core=3)
-    if not reuse:
-        def spawn_each(line: Any) -> None:
-            line.in_flight = True
-            sim.spawn(irq._deliver, line, name=f"irq{line.vector}:{line.name}",
-                      core=line.core, delay=int(irq.params.msi_to_handler_ns * NS))
-
-        irq._schedule = spawn_each  # type: ignore[method-assign]
-
-    def device() -> None:
-        for d in (0, 100, 100, 5000, 10):
-            sim.sleep(d * NS)
-            irq.raise_msi(v)
-
-    sim.spawn(device)
-    sim.run()
-    return seen, irq.lines[v].delivered, irq.lines[v].times
-
-
-def test_msi_deliveries_match_fresh_handler_processes() -> None:
-    """Times, cores, fresh per-process data and coalescing as with one process per MSI."""
-    fast = _deliveries(True)
-    assert fast == _deliveries(False)
-    assert fast[1] == 4  # one edge coalesced while the handler ran
-
-
-def test_msi_thread_follows_the_lines_core_and_survives_a_failing_handler() -> None:
-    sim = Simulator(0)
-    irq = _controller(sim)
-    v = irq.allocate_vector("dev")
-    calls: list[tuple[int, int]] = []
-
-    def handler(vector: int, dev: Any) -> None:
-        proc = sim.current
-        assert proc is not None
-        calls.append((sim.now, proc.core))
-        if len(calls) == 2:
-            raise RuntimeError("handler bug")
-
-    irq.request_irq(v, handler, "dev", None, core=1)
-    irq.raise_msi(v)
-    sim.run()
-    first = irq.lines[v].thread
-    irq.raise_msi(v)
-    with pytest.raises(RuntimeError, match="handler bug"):
-        sim.run()
-    irq.lines[v].in_flight = False  # the failed handler never returned
-    irq.free_irq(v)
-    irq.request_irq(v, handler, "dev", None, core=2)
-    irq.raise_msi(v)
-    sim.run()
-    assert irq.lines[v].thread is not first
-    assert [c for _, c in calls] == [1, 1, 2]
