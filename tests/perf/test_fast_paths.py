@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from typing import Any
 
 import numpy as np
 import pytest
@@ -164,6 +165,18 @@ def test_node_of_and_is_ram_by_range() -> None:
 
 
 # ----------------------------------------------------------------------------- IOMMU
+def translate_both(iommu: Iommu, device: str, iova: int, size: int,
+                   write: bool) -> tuple[list[tuple[int, int]] | str, list[tuple[int, int]] | str]:
+    """(``Iommu.translate``, the page walk) of one access, a fault as its description."""
+    def outcome(fn: Any) -> list[tuple[int, int]] | str:
+        try:
+            out: list[tuple[int, int]] = fn(iommu, device, iova, size, write)
+            return out
+        except IommuFault as e:
+            return f"fault {e.iova} {e.size}"
+    return outcome(Iommu.translate), outcome(_translate_reference)
+
+
 def _translate_reference(iommu: Iommu, device: str, iova: int, size: int,
                          write: bool) -> list[tuple[int, int]]:
     """The page walk of ``Iommu.translate`` written plainly (no faults armed)."""
@@ -203,15 +216,7 @@ def test_iommu_translate_equals_page_walk() -> None:
         iova = rng.randrange(lo - PAGE_SIZE, hi)
         size = rng.choice([0, 1, 64, 4096, 9000, 65536])
         write = rng.random() < 0.5
-        try:
-            want: list[tuple[int, int]] | str = _translate_reference(iommu, "dev", iova, size,
-                                                                     write)
-        except IommuFault as e:
-            want = f"fault {e.iova} {e.size}"
-        try:
-            got: list[tuple[int, int]] | str = iommu.translate("dev", iova, size, write)
-        except IommuFault as e:
-            got = f"fault {e.iova} {e.size}"
+        got, want = translate_both(iommu, "dev", iova, size, write)
         assert got == want
 
 
@@ -248,15 +253,7 @@ def test_iova_page_table_equals_dict_page_table() -> None:
         iova = rng.randrange(lo * PAGE_SIZE, hi * PAGE_SIZE)
         size = rng.choice([1, 4096, 40000, 1 << 20, 3 << 20])
         write = rng.random() < 0.5
-        try:
-            want: list[tuple[int, int]] | str = _translate_reference(iommu, "dev", iova, size,
-                                                                     write)
-        except IommuFault as e:
-            want = f"fault {e.iova} {e.size}"
-        try:
-            got: list[tuple[int, int]] | str = iommu.translate("dev", iova, size, write)
-        except IommuFault as e:
-            got = f"fault {e.iova} {e.size}"
+        got, want = translate_both(iommu, "dev", iova, size, write)
         assert got == want
 
 
