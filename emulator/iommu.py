@@ -352,17 +352,19 @@ class Iommu:
                     v0 = short[0]
                     # The common case in one comparison: every page mapped with the first
                     # page's permission to consecutive physical pages (v0, v0 + 2, ...).
+                    # Anything else (scattered pages, a fault) takes the page walk below.
                     if (
                         v0
                         and (not write or (v0 - 1) & 1)
                         and (n == 1 or short == list(range(v0, v0 + 2 * n, 2)))
                     ):
                         return [(((v0 - 1) >> 1) * PAGE_SIZE + iova % PAGE_SIZE, size)]
-                    return self._translate_short(d, iova, size, write, short)
-                ents = tbl.table[i0 : i0 + n]
-                v0 = ents.item(0)
-                if v0 and (not write or (v0 - 1) & 1) and np.array_equal(ents, _STEP2[:n] + v0):
-                    return [(((v0 - 1) >> 1) * PAGE_SIZE + iova % PAGE_SIZE, size)]
+                else:
+                    ents = tbl.table[i0 : i0 + n]
+                    v0 = ents.item(0)
+                    if (v0 and (not write or (v0 - 1) & 1)
+                            and np.array_equal(ents, _STEP2[:n] + v0)):
+                        return [(((v0 - 1) >> 1) * PAGE_SIZE + iova % PAGE_SIZE, size)]
             if size > _VECTOR_PAGES * PAGE_SIZE:
                 return self._translate_range(d, iova, size, write)
         tbl = d.pages
@@ -394,36 +396,6 @@ class Iommu:
             if n > PAGE_SIZE - off:
                 n = PAGE_SIZE - off
             phys = phys_page * PAGE_SIZE + off
-            if cur_len and cur + cur_len == phys:
-                cur_len += n
-            else:
-                if cur_len:
-                    out.append((cur, cur_len))
-                cur, cur_len = phys, n
-            a += n
-        if cur_len:
-            out.append((cur, cur_len))
-        return out
-
-    @staticmethod
-    def _translate_short(d: IommuDomain, iova: int, size: int, write: bool,
-                         ents: list[int]) -> list[tuple[int, int]]:
-        """``translate`` of a short access inside the page array, no fault armed: the page
-        walk over the entries as Python ints (one slice, no per-page table access)."""
-        end = iova + size
-        out: list[tuple[int, int]] = []
-        cur = cur_len = 0
-        a = iova
-        for v in ents:
-            if v == 0 or (write and not (v - 1) & 1):
-                d.faults += 1
-                why = "no mapping" if v == 0 else "read-only mapping"
-                raise IommuFault(d.device, a, end - a, write, why)
-            off = a % PAGE_SIZE
-            n = end - a
-            if n > PAGE_SIZE - off:
-                n = PAGE_SIZE - off
-            phys = ((v - 1) >> 1) * PAGE_SIZE + off
             if cur_len and cur + cur_len == phys:
                 cur_len += n
             else:
