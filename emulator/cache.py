@@ -39,19 +39,6 @@ class LlcModel:
         first = addr >> PAGE_SHIFT
         last = (addr + n - 1) >> PAGE_SHIFT
         cap = self.capacity_pages
-        if first == last:  # one page (a 4 KiB folio): the loop body below, without the loop
-            prev = owner.get(first)
-            if prev == ccd:
-                lru.move_to_end(first)
-                return
-            if prev is not None:
-                del self.lru[prev][first]
-            lru[first] = None
-            owner[first] = ccd
-            if len(lru) > cap:
-                victim, _ = lru.popitem(last=False)
-                del owner[victim]
-            return
         for p in range(first, last + 1):
             prev = owner.get(p)
             if prev == ccd:
