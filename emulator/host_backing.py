@@ -97,4 +97,14 @@ class Prefaulter:
                 self._idle.notify_all()
 
 
+    def _after_fork_in_child(self) -> None:
+        """A forked worker (``--jobs``) has no copy of the thread: start afresh, or its
+        queue would hold every submitted chunk, never populated, never freed."""
+        self._jobs = queue.SimpleQueue()
+        self._thread = None
+        self._idle = threading.Condition()
+        self._pending = 0
+
+
 PREFAULTER = Prefaulter(enabled=os.environ.get("DCBM_EMU_PREFAULT", "1") != "0")
+os.register_at_fork(after_in_child=PREFAULTER._after_fork_in_child)

@@ -49,3 +49,18 @@ def test_only_chunks_next_to_written_ones_are_prefaulted() -> None:
         assert PREFAULTER.populated_bytes == before + CHUNK
     assert (mem.read(11 * CHUNK + 5, 8) == 3).all() and not mem.read(11 * CHUNK, 5).any()
     assert mem.resident_bytes == 3 * CHUNK
+
+
+def test_a_forked_child_gets_its_own_prefault_thread() -> None:
+    """A worker forked after the parent started the thread populates its own chunks."""
+    import os
+
+    PREFAULTER.submit(anon_chunk(CHUNK))  # the parent's thread runs
+    assert PREFAULTER.wait_idle(30)
+    pid = os.fork()
+    if pid == 0:  # child: a submission must complete (a stale thread handle would hang)
+        c = anon_chunk(CHUNK)
+        PREFAULTER.submit(c)
+        os._exit(0 if PREFAULTER.wait_idle(10) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
