@@ -16,6 +16,8 @@ allocator; every other operation first does both (``_sync``), so nothing can tel
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 PAGE_SHIFT = 12
@@ -47,6 +49,9 @@ class FrameAllocator:
         self._pcp: list[int] = []  # next order-0 pages to hand out, the next one last
         self._pcp_batch = PCP_BATCH_MIN
         self._pending: list[int] = []  # order-0 pages freed, not merged into _free yet
+        # Called with (addr, nbytes) when never-used memory is handed out (the bump pointer
+        # moves): the platform tells the host backing to fault it in ahead of the writes.
+        self.on_fresh: Callable[[int, int], None] | None = None
 
     @property
     def _free(self) -> list[set[int]]:
@@ -89,6 +94,8 @@ class FrameAllocator:
                 raise OutOfMemory(f"node {self.node}: no free block of order {order}")
             addr = self._bump
             self._bump += PAGE_SIZE << MAX_ORDER
+            if self.on_fresh is not None:
+                self.on_fresh(addr, PAGE_SIZE << MAX_ORDER)
             o = MAX_ORDER
         while o > order:  # split, keeping the lower half
             o -= 1
@@ -144,6 +151,8 @@ class FrameAllocator:
             if block + (PAGE_SIZE << MAX_ORDER) > self.base + self.size:
                 raise OutOfMemory(f"node {self.node}: no free block of order 0")
             self._bump += PAGE_SIZE << MAX_ORDER
+            if self.on_fresh is not None:
+                self.on_fresh(block, PAGE_SIZE << MAX_ORDER)
             self._carve(block, MAX_ORDER, want, got)
         got.reverse()  # pop() from the end hands them out in order
         pcp.extend(got)
@@ -227,6 +236,8 @@ class FrameAllocator:
                     f"node {self.node}: cannot allocate {count} blocks of order {order}"
                 )
             addrs = self._bump + np.arange(nblocks * per_block, dtype=np.int64) * step
+            if self.on_fresh is not None:
+                self.on_fresh(self._bump, nblocks * (PAGE_SIZE << MAX_ORDER))
             self._bump += nblocks * (PAGE_SIZE << MAX_ORDER)
             out[i:] = addrs[:left]
             for a in addrs[left:].tolist():
@@ -285,6 +296,8 @@ class FrameAllocator:
             raise OutOfMemory(f"node {self.node}: no contiguous {nbytes} bytes")
         addr = self._bump
         self._bump += nblocks * block
+        if self.on_fresh is not None:
+            self.on_fresh(addr, nblocks * block)
         self._allocated[addr] = -(nblocks << MAX_ORDER)
         self.allocated_pages += nblocks << MAX_ORDER
         return addr

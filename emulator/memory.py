@@ -85,19 +85,28 @@ class RamRegion:
         """Host bytes reserved for chunks touched so far (upper bound of RSS)."""
         return len(self._chunks) * self.chunk_size
 
-    def _chunk(self, idx: int) -> np.ndarray:
+    def _chunk(self, idx: int, stream_hint: bool = True) -> np.ndarray:
         c = self._chunks.get(idx)
         if c is None:
             size = min(self.chunk_size, self.size - idx * self.chunk_size)
             c = anon_chunk(size)
             chunks = self._chunks
-            if idx - 1 in chunks or idx + 1 in chunks:
+            if stream_hint and (idx - 1 in chunks or idx + 1 in chunks):
                 # A writer streaming across chunks (a migration's destination, a workload's
                 # population): fault the rest of this one in on another core. A lone chunk
                 # (sparse use) stays lazily backed, page by page.
                 PREFAULTER.submit(c)
             chunks[idx] = c
         return c
+
+    def prefault(self, offset: int, n: int) -> None:
+        """Host hint: [offset, offset+n) is about to be written (fresh frames were handed
+        out). Its backing is faulted in on the prefault thread now, while the emulator is
+        still busy elsewhere (a migration allocates every destination before copying)."""
+        if not PREFAULTER.enabled:
+            return
+        for idx, coff, length, _ in self._spans(offset, n):
+            PREFAULTER.submit(self._chunk(idx, stream_hint=False)[coff : coff + length])
 
     def _spans(self, offset: int, n: int) -> Iterator[tuple[int, int, int, int]]:
         """Split [offset, offset+n) at chunk boundaries: (chunk, chunk_off, length, pos)."""
@@ -387,6 +396,14 @@ class PhysicalMemory(AddressSpace):
     def remove(self, region: RamRegion | MmioRegion) -> None:
         super().remove(region)
         self._node_ranges = [t for t in self._node_ranges if t[0] != region.base]
+
+    def prefault(self, addr: int, n: int) -> None:
+        """``RamRegion.prefault`` of the node holding [addr, addr+n) (host bookkeeping:
+        nothing simulated changes; a range outside RAM is ignored)."""
+        for r in self.nodes:
+            if r.base <= addr < r.base + r.size:
+                r.prefault(addr - r.base, min(n, r.base + r.size - addr))
+                return
 
     def node_of(self, addr: int) -> int:
         """NUMA node of a RAM address (``page_to_nid``)."""

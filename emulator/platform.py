@@ -58,7 +58,11 @@ class Platform:
             base = n * topo.node_size_bytes
             self.mem.add_node(base, topo.node_size_bytes)
             lo = LOW_RESERVED if base == 0 else 0
-            self.frames.append(FrameAllocator(n, base + lo, topo.node_size_bytes - lo))
+            frames = FrameAllocator(n, base + lo, topo.node_size_bytes - lo)
+            # Fresh frames are about to be written: their host memory is faulted in on the
+            # prefault thread while the emulator works on (emulator.host_backing).
+            frames.on_fresh = self.mem.prefault
+            self.frames.append(frames)
         self.timing = NumaTiming(p.memory, self.nr_nodes)
         self.bus = MmioBus(self.sim, self.mem, p.mmio)
         self.irq = InterruptController(self.sim, p.interrupts)

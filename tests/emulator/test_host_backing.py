@@ -51,6 +51,35 @@ def test_only_chunks_next_to_written_ones_are_prefaulted() -> None:
     assert mem.resident_bytes == 3 * CHUNK
 
 
+def test_fresh_frames_are_prefaulted_when_handed_out() -> None:
+    """The allocator's bump pointer moving (never-used frames handed out) hands exactly
+    those bytes to the prefault thread, before anything is written; frames reused from
+    the free lists and frames of another node are not submitted again."""
+    from emulator.frame_allocator import MAX_ORDER, PAGE_SIZE, FrameAllocator
+
+    block = PAGE_SIZE << MAX_ORDER
+    mem = PhysicalMemory()
+    mem.add_node(0, 64 * CHUNK, chunk_size=8 * CHUNK)
+    fa = FrameAllocator(0, 0, 64 * CHUNK)
+    fa.on_fresh = mem.prefault
+    assert PREFAULTER.wait_idle(30)
+    before = PREFAULTER.populated_bytes
+    first = fa.alloc_pages(0)  # a fresh 2 MiB block feeds the per-CPU list
+    assert PREFAULTER.wait_idle(30)
+    if PREFAULTER.enabled:
+        assert PREFAULTER.populated_bytes == before + block
+    fa.free_pages_block(first, 0)
+    again = fa.alloc_pages(0)  # served from the same block: nothing fresh
+    contig = fa.alloc_contig(4 * block)  # four fresh blocks, across two host chunks
+    assert PREFAULTER.wait_idle(30)
+    if PREFAULTER.enabled:
+        assert PREFAULTER.populated_bytes == before + 5 * block
+    assert again == first and contig == block
+    assert not mem.read(first, PAGE_SIZE).any() and not mem.read(contig, 4 * block).any()
+    assert mem.resident_bytes == 16 * CHUNK  # only the chunks those blocks lie in exist
+    mem.prefault(1 << 40, block)  # outside RAM: ignored
+
+
 def test_a_forked_child_gets_its_own_prefault_thread() -> None:
     """A worker forked after the parent started the thread populates its own chunks."""
     import os
