@@ -44,13 +44,18 @@ class FrameAllocator:
         self.size = size
         self._bump = base  # start of never-allocated space
         self._free_lists: list[set[int]] = [set() for _ in range(MAX_ORDER + 1)]
-        self._allocated: dict[int, int] = {}  # addr -> order (or -npages for contiguous ranges)
+        # pfn (addr >> PAGE_SHIFT) -> order, or -npages for contiguous ranges. Keyed by frame
+        # number, not address: addresses share their low 12 zero bits, which crowd the first
+        # probe of a dict of hundreds of thousands of pages into a few slots.
+        self._allocated: dict[int, int] = {}
         self.allocated_pages = 0
         self._pcp: list[int] = []  # next order-0 pages to hand out, the next one last
         self._pcp_batch = PCP_BATCH_MIN
         self._pending: list[int] = []  # order-0 pages freed, not merged into _free yet
-        # Called with (addr, nbytes) when never-used memory is handed out (the bump pointer
-        # moves): the platform tells the host backing to fault it in ahead of the writes.
+        # Called with (addr, nbytes) when a page allocation takes a never-used 2 MiB block
+        # (the bump pointer moves): the platform has the host backing fault it in ahead of
+        # the writes. Not for bulk or contiguous ranges, which may be huge and stay unwritten
+        # (populate(fill=None), experiment buffers): only what is allocated page by page.
         self.on_fresh: Callable[[int, int], None] | None = None
 
     @property
@@ -75,6 +80,10 @@ class FrameAllocator:
             self._pcp_batch = max(PCP_BATCH_MIN, self._pcp_batch >> 1)
         if self._pending:
             self._merge_pending()
+
+    def allocated_blocks(self) -> dict[int, int]:
+        """Allocated blocks: address -> order (-npages for ``alloc_contig`` ranges)."""
+        return {pfn << PAGE_SHIFT: o for pfn, o in self._allocated.items()}
 
     @property
     def free_pages(self) -> int:
@@ -111,14 +120,14 @@ class FrameAllocator:
             if not pcp:
                 self._rmqueue_bulk(pcp)
             addr = pcp.pop()
-            self._allocated[addr] = 0
+            self._allocated[addr >> PAGE_SHIFT] = 0
             self.allocated_pages += 1
             return addr
         if not 0 <= order <= MAX_ORDER:
             raise ValueError(f"order {order} outside 0..{MAX_ORDER}")
         self._sync()
         addr = self._take(order)
-        self._allocated[addr] = order
+        self._allocated[addr >> PAGE_SHIFT] = order
         self.allocated_pages += 1 << order
         return addr
 
@@ -222,7 +231,7 @@ class FrameAllocator:
         # Reuse freed blocks first, then whole fresh max-order blocks at once.
         while i < count and any(self._free_lists[o] for o in range(order, MAX_ORDER + 1)):
             addr = self._take(order)  # alloc_pages(order) without the per-CPU list
-            self._allocated[addr] = order
+            self._allocated[addr >> PAGE_SHIFT] = order
             self.allocated_pages += 1 << order
             out[i] = addr
             i += 1
@@ -236,19 +245,17 @@ class FrameAllocator:
                     f"node {self.node}: cannot allocate {count} blocks of order {order}"
                 )
             addrs = self._bump + np.arange(nblocks * per_block, dtype=np.int64) * step
-            if self.on_fresh is not None:
-                self.on_fresh(self._bump, nblocks * (PAGE_SIZE << MAX_ORDER))
             self._bump += nblocks * (PAGE_SIZE << MAX_ORDER)
             out[i:] = addrs[:left]
             for a in addrs[left:].tolist():
                 self._release(a, order)
-            self._allocated.update(dict.fromkeys(out[i:].tolist(), order))
+            self._allocated.update(dict.fromkeys((out[i:] >> PAGE_SHIFT).tolist(), order))
             self.allocated_pages += left << order
         return out
 
     def free_pages_block(self, addr: int, order: int | None = None) -> None:
         """Return a block from ``alloc_pages``; merges with free buddies."""
-        got = self._allocated.pop(addr, None)
+        got = self._allocated.pop(addr >> PAGE_SHIFT, None) if not addr & (PAGE_SIZE - 1) else None
         if got is None or got < 0:
             raise ValueError(f"node {self.node}: {addr:#x} is not an allocated block")
         if order is not None and order != got:
@@ -266,12 +273,13 @@ class FrameAllocator:
         Used when a large folio is split: each base page is then freed on its own. Returns
         the order the block had.
         """
-        order = self._allocated.get(addr)
+        pfn = addr >> PAGE_SHIFT
+        order = self._allocated.get(pfn) if not addr & (PAGE_SIZE - 1) else None
         if order is None or order < 0:
             raise ValueError(f"node {self.node}: {addr:#x} is not an allocated block")
-        del self._allocated[addr]
+        del self._allocated[pfn]
         for i in range(1 << order):
-            self._allocated[addr + i * PAGE_SIZE] = 0
+            self._allocated[pfn + i] = 0
         return order
 
     def _release(self, addr: int, order: int) -> None:
@@ -296,14 +304,12 @@ class FrameAllocator:
             raise OutOfMemory(f"node {self.node}: no contiguous {nbytes} bytes")
         addr = self._bump
         self._bump += nblocks * block
-        if self.on_fresh is not None:
-            self.on_fresh(addr, nblocks * block)
-        self._allocated[addr] = -(nblocks << MAX_ORDER)
+        self._allocated[addr >> PAGE_SHIFT] = -(nblocks << MAX_ORDER)
         self.allocated_pages += nblocks << MAX_ORDER
         return addr
 
     def free_contig(self, addr: int) -> None:
-        got = self._allocated.pop(addr, None)
+        got = self._allocated.pop(addr >> PAGE_SHIFT, None) if not addr & (PAGE_SIZE - 1) else None
         if got is None or got >= 0:
             raise ValueError(f"{addr:#x} is not a contiguous allocation")
         npages = -got

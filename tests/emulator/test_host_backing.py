@@ -52,9 +52,10 @@ def test_only_chunks_next_to_written_ones_are_prefaulted() -> None:
 
 
 def test_fresh_frames_are_prefaulted_when_handed_out() -> None:
-    """The allocator's bump pointer moving (never-used frames handed out) hands exactly
-    those bytes to the prefault thread, before anything is written; frames reused from
-    the free lists and frames of another node are not submitted again."""
+    """A page allocation that takes a never-used 2 MiB block hands exactly that block to the
+    prefault thread, before anything is written. Pages reused from the free lists are not
+    submitted again, and neither are bulk or contiguous ranges (possibly huge, possibly
+    never written: populate(fill=None), experiment buffers)."""
     from emulator.frame_allocator import MAX_ORDER, PAGE_SIZE, FrameAllocator
 
     block = PAGE_SIZE << MAX_ORDER
@@ -70,13 +71,16 @@ def test_fresh_frames_are_prefaulted_when_handed_out() -> None:
         assert PREFAULTER.populated_bytes == before + block
     fa.free_pages_block(first, 0)
     again = fa.alloc_pages(0)  # served from the same block: nothing fresh
-    contig = fa.alloc_contig(4 * block)  # four fresh blocks, across two host chunks
+    huge = fa.alloc_pages(MAX_ORDER)  # a fresh block for a THP folio
+    contig = fa.alloc_contig(4 * block)
+    bulk = fa.alloc_pages_bulk(MAX_ORDER, 8)
     assert PREFAULTER.wait_idle(30)
     if PREFAULTER.enabled:
-        assert PREFAULTER.populated_bytes == before + 5 * block
-    assert again == first and contig == block
-    assert not mem.read(first, PAGE_SIZE).any() and not mem.read(contig, 4 * block).any()
-    assert mem.resident_bytes == 16 * CHUNK  # only the chunks those blocks lie in exist
+        assert PREFAULTER.populated_bytes == before + 2 * block
+    assert again == first and huge == block and contig == 2 * block
+    assert bulk.tolist() == [(6 + i) * block for i in range(8)]
+    assert not mem.read(first, PAGE_SIZE).any() and not mem.read(huge, block).any()
+    assert mem.resident_bytes == 8 * CHUNK  # the one chunk those two blocks lie in
     mem.prefault(1 << 40, block)  # outside RAM: ignored
 
 

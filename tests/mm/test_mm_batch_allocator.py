@@ -108,7 +108,7 @@ def _same(fa: FrameAllocator, ref: OneByOne) -> None:
     assert fa.free_lists() == ref.free
     assert fa.allocated_pages == ref.allocated_pages
     assert fa._bump == ref.bump
-    assert fa._allocated == ref.allocated
+    assert fa.allocated_blocks() == ref.allocated
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -72,7 +72,7 @@ def snapshot(m: Machine, tasks: list[Task], extra: list[Folio]) -> dict[str, Any
     return {
         "tables": tables,
         "folios": sorted(_folio_state(f) for f in folios.values()),
-        "frames": [(fa.free_lists(), dict(fa._allocated), fa.allocated_pages, fa._bump)
+        "frames": [(fa.free_lists(), fa.allocated_blocks(), fa.allocated_pages, fa._bump)
                    for fa in m.platform.frames],
         "records": [(r.t1, r.t2, r.t3, r.t4, r.copy_ps, r.copy_sections, r.copied_pages,
                      r.rc, r.nr_folios, r.nr_pages, r.stats) for r in m.core.records],
