@@ -20,6 +20,7 @@ import numpy as np
 from .host_backing import PREFAULTER, anon_chunk
 
 _WORDS: dict[int, struct.Struct] = {}  # word count -> "<{count}I" (read_words)
+PREFAULT_WINDOW_MAX = 32 << 20  # bytes faulted in ahead of a stream of fresh allocations
 DEFAULT_CHUNK = 64 << 20  # 64 MiB: 32 x 2 MiB huge pages per chunk
 
 
@@ -76,6 +77,9 @@ class RamRegion:
         self.node = node
         self.chunk_size = chunk_size
         self._chunks: dict[int, np.ndarray] = {}
+        # The prefault window of the current stream of fresh allocations (``prefault``).
+        self._pf_start = self._pf_end = -1  # none yet
+        self._pf_window = 0
 
     def __repr__(self) -> str:
         return f"RamRegion({self.name!r}, node={self.node}, {self.base:#x}+{self.size:#x})"
@@ -102,10 +106,25 @@ class RamRegion:
     def prefault(self, offset: int, n: int) -> None:
         """Host hint: [offset, offset+n) is about to be written (fresh frames were handed
         out). Its backing is faulted in on the prefault thread now, while the emulator is
-        still busy elsewhere (a migration allocates every destination before copying)."""
+        still busy elsewhere (a migration allocates every destination before copying).
+
+        Like the page cache's readahead, a stream of hints (each starting where the last
+        window ended, the allocator's bump pointer) gets a window that doubles up to
+        ``PREFAULT_WINDOW_MAX`` ahead: few, large jobs for the thread, which needs the GIL
+        between jobs, and a lone allocation commits no more than its own block."""
         if not PREFAULTER.enabled:
             return
-        for idx, coff, length, _ in self._spans(offset, n):
+        end = offset + n
+        if offset >= self._pf_start and end <= self._pf_end:
+            return  # inside the window already submitted
+        if self._pf_start <= offset <= self._pf_end:  # the stream goes on: a larger window
+            self._pf_window = min(max(self._pf_window, n) * 2, PREFAULT_WINDOW_MAX)
+            start = self._pf_end
+        else:  # a new stream
+            self._pf_window = n
+            self._pf_start = start = offset
+        self._pf_end = min(max(end, start + self._pf_window), self.size)
+        for idx, coff, length, _ in self._spans(start, self._pf_end - start):
             PREFAULTER.submit(self._chunk(idx, stream_hint=False)[coff : coff + length])
 
     def _spans(self, offset: int, n: int) -> Iterator[tuple[int, int, int, int]]:

@@ -52,35 +52,47 @@ def test_only_chunks_next_to_written_ones_are_prefaulted() -> None:
 
 
 def test_fresh_frames_are_prefaulted_when_handed_out() -> None:
-    """A page allocation that takes a never-used 2 MiB block hands exactly that block to the
-    prefault thread, before anything is written. Pages reused from the free lists are not
-    submitted again, and neither are bulk or contiguous ranges (possibly huge, possibly
-    never written: populate(fill=None), experiment buffers)."""
+    """A page allocation that takes a never-used 2 MiB block hands that block to the
+    prefault thread before anything is written; a stream of such allocations gets a
+    readahead window that doubles (few, large jobs). Pages reused from the free lists are
+    not submitted again, and neither are bulk or contiguous ranges (possibly huge,
+    possibly never written: populate(fill=None), experiment buffers)."""
     from emulator.frame_allocator import MAX_ORDER, PAGE_SIZE, FrameAllocator
+    from emulator.memory import PREFAULT_WINDOW_MAX
 
     block = PAGE_SIZE << MAX_ORDER
     mem = PhysicalMemory()
-    mem.add_node(0, 64 * CHUNK, chunk_size=8 * CHUNK)
-    fa = FrameAllocator(0, 0, 64 * CHUNK)
+    mem.add_node(0, 256 * CHUNK, chunk_size=16 * CHUNK)
+    fa = FrameAllocator(0, 0, 256 * CHUNK)
     fa.on_fresh = mem.prefault
     assert PREFAULTER.wait_idle(30)
     before = PREFAULTER.populated_bytes
+
+    def populated() -> int:
+        assert PREFAULTER.wait_idle(30)
+        return PREFAULTER.populated_bytes - before if PREFAULTER.enabled else -1
+
     first = fa.alloc_pages(0)  # a fresh 2 MiB block feeds the per-CPU list
-    assert PREFAULTER.wait_idle(30)
-    if PREFAULTER.enabled:
-        assert PREFAULTER.populated_bytes == before + block
+    want = block if PREFAULTER.enabled else -1
+    assert populated() == want
     fa.free_pages_block(first, 0)
-    again = fa.alloc_pages(0)  # served from the same block: nothing fresh
-    huge = fa.alloc_pages(MAX_ORDER)  # a fresh block for a THP folio
+    assert fa.alloc_pages(0) == first  # served from the same block: nothing fresh
+    assert populated() == want
+    huge = fa.alloc_pages(MAX_ORDER)  # the next fresh block: the window doubles to 4 MiB
+    assert huge == block and populated() == (3 * block if PREFAULTER.enabled else -1)
+    assert fa.alloc_pages(MAX_ORDER) == 2 * block  # inside the window: nothing new
+    assert populated() == (3 * block if PREFAULTER.enabled else -1)
     contig = fa.alloc_contig(4 * block)
     bulk = fa.alloc_pages_bulk(MAX_ORDER, 8)
-    assert PREFAULTER.wait_idle(30)
+    assert contig == 3 * block and bulk.tolist() == [(7 + i) * block for i in range(8)]
+    assert populated() == (3 * block if PREFAULTER.enabled else -1)
+    for _ in range(40):  # a long stream: windows double up to the maximum
+        fa.alloc_pages(MAX_ORDER)
     if PREFAULTER.enabled:
-        assert PREFAULTER.populated_bytes == before + 2 * block
-    assert again == first and huge == block and contig == 2 * block
-    assert bulk.tolist() == [(6 + i) * block for i in range(8)]
+        got = populated()
+        # the 3 blocks before, the 40 fresh ones and at most one window ahead of them
+        assert 43 * block < got <= 43 * block + PREFAULT_WINDOW_MAX
     assert not mem.read(first, PAGE_SIZE).any() and not mem.read(huge, block).any()
-    assert mem.resident_bytes == 8 * CHUNK  # the one chunk those two blocks lie in
     mem.prefault(1 << 40, block)  # outside RAM: ignored
 
 

@@ -114,11 +114,24 @@ def test_large_migration_defers_full_collections() -> None:
         return orig(*args)
 
     m.core._migrate_pages = spy  # type: ignore[method-assign,assignment]
+    # During the copies the loops' objects are frozen (not rescanned by the young
+    # collections) and the collector runs; afterwards nothing stays frozen.
+    in_copy: list[tuple[bool, bool]] = []
+    orig_end = m.core._copy_end
+
+    def copy_end(start: int, pages: int) -> None:
+        in_copy.append((gc.get_freeze_count() > 0, gc.isenabled()))
+        orig_end(start, pages)
+
+    m.core._copy_end = copy_end  # type: ignore[method-assign]
     before = gc.get_threshold()
+    frozen_before = gc.get_freeze_count()
     gc.set_threshold(500, 7, 9)
     try:
         assert move_pages_to(m, w, 0)[0] == 0
         assert seen == [(500, 7, M.GC_PAUSE_THRESHOLD2)]
         assert gc.get_threshold() == (500, 7, 9)
+        assert in_copy and set(in_copy) == {(True, True)}
+        assert gc.get_freeze_count() == frozen_before == 0
     finally:
         gc.set_threshold(*before)
