@@ -141,6 +141,40 @@ def test_exception_in_a_process_stops_the_run() -> None:
         sim.run()
 
 
+def test_ended_processes_greenlets_are_reused() -> None:
+    """A new process runs on a pooled greenlet of an ended one (no greenlet, with its
+    host data stack, per MSI delivery); the pool grows only to the processes alive at
+    once, and a process that failed leaves a usable greenlet behind."""
+    sim = Simulator()
+    ran: list[tuple[int, int]] = []
+
+    def job(k: int) -> None:
+        sim.sleep(10 * NS)
+        ran.append((k, sim.now))
+
+    def spawner() -> None:
+        for k in range(50):
+            sim.spawn(job, k)
+            sim.sleep(100 * NS)  # each job ends before the next starts
+
+    sim.spawn(spawner)
+    sim.run()
+    assert ran == [(k, k * 100 * NS + 10 * NS) for k in range(50)]
+    assert len(sim._pool) == 2  # the spawner's greenlet and one for all 50 jobs
+
+    def boom() -> None:
+        sim.sleep(NS)
+        raise ValueError("boom")
+
+    sim.spawn(boom)
+    with pytest.raises(ValueError, match="boom"):
+        sim.run()
+    assert len(sim._pool) == 2 and not any(g.dead for g in sim._pool)
+    sim.spawn(job, 99)
+    sim.run()
+    assert ran[-1][0] == 99
+
+
 def test_join_returns_and_reraises() -> None:
     sim = Simulator()
 
