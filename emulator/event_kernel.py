@@ -420,11 +420,12 @@ class Simulator:
                 if own is not None:
                     _heappush(heap, own)
                 return main.switch()
-            if entry[4] is wake and entry[5][0].glet is None:
-                # A process's first start goes through the loop: a greenlet started here
-                # would run on top of this process's stack (greenlet carries the recursion
-                # depth over), and a chain of such starts (one MSI handler process per
-                # delivery) ends in RecursionError.
+            if entry[4] is wake and entry[5][0].glet is None and not self._pool:
+                # A process's first start goes through the loop unless a pooled greenlet
+                # (started by the loop) can take it: a greenlet started here would run on
+                # top of this process's stack (greenlet carries the recursion depth over),
+                # and a chain of such starts (one MSI handler process per delivery) ends in
+                # RecursionError.
                 if own is not None:
                     _heappush(heap, own)
                 return main.switch()
@@ -465,8 +466,14 @@ class Simulator:
             if proc is self._current:
                 return value  # this process's own wake-up: nothing to switch
             glet = proc.glet
-            assert glet is not None  # first starts went back to the loop above
             self._current = proc
+            if glet is None:  # a first start, on a pooled greenlet (see above)
+                glet = self._pool.pop()
+                if glet.parent is not main:
+                    glet.parent = main  # the process ends in the loop, like one it started
+                proc.glet = glet
+                proc.started = True
+                return glet.switch(proc, value)  # back here when this process is resumed
             return glet.switch(value)  # back here when this process is resumed
 
     def _can_fast_forward(self, target: int) -> bool:
