@@ -1,7 +1,12 @@
 # dcbm-emu: every target sets up what it needs (venv from PyPI, Icarus Verilog from apt).
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
-PYTHON ?= python3
+# The venv's interpreter: the distribution's CPython 3.11+ when the machine has it (Debian
+# builds it with PGO and LTO: about 30% faster on pure-Python loops than a plain source build
+# such as pyenv's, which is first on PATH here), else python3 from PATH. PYTHON=... overrides.
+SYS_PYTHON := /usr/bin/python3
+PYTHON ?= $(shell if $(SYS_PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+	2>/dev/null; then echo $(SYS_PYTHON); else echo python3; fi)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -9,7 +14,7 @@ STAMP := $(VENV)/.installed
 # like any other nonzero status (a run that tests nothing is a bug).
 PYTEST_ARGS ?= -n 2 -q
 
-.PHONY: setup iverilog test run bench lint regress regs clean help
+.PHONY: setup venv-python iverilog test run bench lint regress regs clean help
 
 help:
 	@echo "make run      set up, then run the main job on its built-in defaults"
@@ -20,7 +25,27 @@ help:
 	@echo "make regs     regenerate the register-map artefacts from the SystemRDL source"
 	@echo "make clean    remove the venv and build folders"
 
-setup: $(STAMP) iverilog
+setup: venv-python $(STAMP) iverilog
+
+# The distribution's python3 makes venvs only with its venv package (ensurepip), from apt;
+# a venv made by another interpreter than the one chosen is made again.
+venv-python:
+	@if [ "$(PYTHON)" = "$(SYS_PYTHON)" ] && ! $(PYTHON) -c 'import ensurepip' 2>/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing python3-venv with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; \
+	  else \
+	    echo "python3-venv is missing: sudo apt-get install -y python3-venv (or make PYTHON=python3)" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+	@want=$$($(PYTHON) -c 'import os, sys; print(os.path.realpath(sys.executable))'); \
+	if [ -x $(PY) ]; then \
+	  have=$$($(PY) -c 'import os, sys; print(os.path.realpath(sys._base_executable))'); \
+	  if [ "$$have" != "$$want" ]; then \
+	    echo "the venv was made by $$have: making it again with $$want"; rm -rf $(VENV); \
+	  fi; \
+	fi
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
