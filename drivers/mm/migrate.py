@@ -296,8 +296,10 @@ class MigrateCore:
             # young generation, uncollected: the first collections would scan them all
             # (0.3 s of a 1 GiB migration). Frozen, they wait in the permanent generation
             # until the call returns (migrate_pages unfreezes them into the oldest one).
-            gc.freeze()
-            proc.data[_GC_FROZEN_KEY] = True
+            # Not when someone else froze objects: the unfreeze would release theirs too.
+            if proc.data.get(_GC_FROZEN_KEY) or gc.get_freeze_count() == 0:
+                gc.freeze()
+                proc.data[_GC_FROZEN_KEY] = True
             gc.enable()  # copies (DMA descriptors, IRQ processes) leave cyclic garbage
         mm_trace.phase(self.kernel, "copy")
         start = self.kernel.sim.now

@@ -135,3 +135,25 @@ def test_large_migration_defers_full_collections() -> None:
         assert gc.get_freeze_count() == frozen_before == 0
     finally:
         gc.set_threshold(*before)
+
+
+def test_large_migration_leaves_a_callers_frozen_objects_frozen() -> None:
+    """The migration core freezes its loops' objects only when nothing else is frozen, so
+    its unfreeze never releases objects a caller froze with ``gc.freeze()``."""
+    from drivers.mm import migrate as M
+
+    m = build_machine(seed=1, nr_max_batched_migration=M.GC_PAUSE_FOLIOS)
+    w = populate_workload(m, M.GC_PAUSE_FOLIOS * PAGE_SIZE, 1)
+    mine = [[k] for k in range(8)]  # containers the caller freezes
+
+    def still_frozen() -> bool:  # frozen objects are in no generation gc.get_objects() lists
+        ids = {id(o) for o in gc.get_objects()}
+        return not any(id(x) in ids for x in mine)
+
+    gc.freeze()
+    try:
+        assert still_frozen()
+        assert move_pages_to(m, w, 0)[0] == 0
+        assert still_frozen() and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
