@@ -141,6 +141,41 @@ def test_exception_in_a_process_stops_the_run() -> None:
         sim.run()
 
 
+def test_direct_hand_offs_give_the_loops_order() -> None:
+    """Overlapping processes (each wait resumes another, as 16 MSI handlers do) run in
+    exactly the order and at exactly the times of the plain loop (``max_events`` turns
+    the direct hand-offs off), with device callbacks and ties in between."""
+
+    handoffs: list[int] = []
+
+    def trace(direct: bool) -> list[tuple[int, str, int]]:
+        sim = Simulator()
+        seen: list[tuple[int, str, int]] = []
+
+        def handler(k: int) -> None:
+            for step in range(6):
+                seen.append((sim.now, f"p{k}", step))
+                sim.sleep((150 + 37 * k + 11 * step) * NS % (400 * NS) + NS)
+
+        def device(k: int) -> None:
+            seen.append((sim.now, "dev", k))
+
+        for k in range(5):
+            sim.spawn(handler, k, delay=k * 3 * NS)
+            sim.schedule(k * 200 * NS, device, k)
+            sim.schedule(k * 200 * NS, device, 10 + k)  # a tie with the one before
+        if direct:
+            sim.run()
+        else:
+            sim.run(max_events=10**6)
+        handoffs.append(sim._handoffs)
+        return seen
+
+    fast, plain = trace(True), trace(False)
+    assert fast == plain and len(fast) == 5 * 6 + 10
+    assert handoffs[0] > 10 and handoffs[1] == 0  # the hand-offs did run, then did not
+
+
 def test_ended_processes_greenlets_are_reused() -> None:
     """A new process runs on a pooled greenlet of an ended one (no greenlet, with its
     host data stack, per MSI delivery); the pool grows only to the processes alive at
