@@ -351,16 +351,11 @@ class Simulator:
         try:
             if glet is None:  # a first start: on a pooled greenlet, or a new one
                 cur = greenlet.getcurrent()
-                if self._pool:
-                    glet = self._pool.pop()
-                    if glet.parent is not cur:
-                        glet.parent = cur  # the process ends back in this scheduler
-                else:
-                    glet = greenlet(_worker_main)  # parent = the scheduler greenlet
-                    glet.switch()  # runs to its first wait
-                proc.glet = glet
-                proc.started = True
-                glet.switch(proc, value)  # the worker's wait returns (proc, value)
+                if not self._pool:
+                    worker = greenlet(_worker_main)  # parent = the scheduler greenlet
+                    worker.switch()  # runs to its first wait
+                    self._pool.append(worker)
+                self._start_pooled(proc, cur).switch(proc, value)  # the wait returns these
             else:
                 glet.switch(value)
         finally:
@@ -468,13 +463,19 @@ class Simulator:
             glet = proc.glet
             self._current = proc
             if glet is None:  # a first start, on a pooled greenlet (see above)
-                glet = self._pool.pop()
-                if glet.parent is not main:
-                    glet.parent = main  # the process ends in the loop, like one it started
-                proc.glet = glet
-                proc.started = True
-                return glet.switch(proc, value)  # back here when this process is resumed
+                # back here when this process is resumed
+                return self._start_pooled(proc, main).switch(proc, value)
             return glet.switch(value)  # back here when this process is resumed
+
+    def _start_pooled(self, proc: Process, scheduler: greenlet) -> greenlet:
+        """A pooled greenlet (``_worker_main``, waiting) for ``proc``'s first start; the
+        process ends in ``scheduler``, the greenlet running the loop."""
+        glet = self._pool.pop()
+        if glet.parent is not scheduler:
+            glet.parent = scheduler
+        proc.glet = glet
+        proc.started = True
+        return glet
 
     def _can_fast_forward(self, target: int) -> bool:
         """True when no event (or bound) lies at or before ``target``: time can just jump."""
@@ -508,24 +509,6 @@ class Simulator:
                 self.now = target
                 self.fast_forwards += 1
                 return
-            # The commonest wait that cannot jump (16 MSI handlers overlapping): the next
-            # event is another running process's wake-up, strictly earlier. _switch_out's
-            # hand-off for just that case: this wake-up goes in as that one comes out.
-            entry = heap[0]
-            wake = self._wake
-            if entry[4] is wake and entry[0] < target and self._direct:
-                nxt = entry[5][0]
-                glet = nxt.glet
-                if glet is not None and not nxt.finished and nxt is not proc:
-                    self._seq = seq = self._seq + 1
-                    own: _Entry = (target, 0, seq, None, wake, (proc, None))
-                    _heapreplace(heap, own)
-                    self.now = entry[0]
-                    self.events_processed += 1
-                    self._handoffs += 1
-                    self._current = nxt
-                    glet.switch(entry[5][1])  # back here when this process is resumed
-                    return
         # self._post(target, self._resume, (proc, None)); self._switch_out(), inlined.
         self._seq = seq = self._seq + 1
         self._switch_out((target, 0, seq, None, self._wake, (proc, None)))

@@ -28,6 +28,12 @@ PCP_BATCH_MAX = 512  # ... these bounds (doubled when used up, halved when retur
 _MERGE_VECTOR_MIN = 32  # queued frees merged with numpy from this many on
 
 
+def _key(addr: int) -> int:
+    """The ``_allocated`` key of a block's address: its frame number; -1 (no block's key)
+    for an address inside a page."""
+    return addr >> PAGE_SHIFT if not addr & (PAGE_SIZE - 1) else -1
+
+
 class OutOfMemory(Exception):
     """The node has no free block of the requested order (``-ENOMEM`` to callers)."""
 
@@ -99,16 +105,22 @@ class FrameAllocator:
                 self._free_lists[o].discard(addr)
                 break
         else:
-            if self._bump + (PAGE_SIZE << MAX_ORDER) > self.base + self.size:
-                raise OutOfMemory(f"node {self.node}: no free block of order {order}")
-            addr = self._bump
-            self._bump += PAGE_SIZE << MAX_ORDER
-            if self.on_fresh is not None:
-                self.on_fresh(addr, PAGE_SIZE << MAX_ORDER)
+            addr = self._fresh_block(order)
             o = MAX_ORDER
         while o > order:  # split, keeping the lower half
             o -= 1
             self._free_lists[o].add(addr + (PAGE_SIZE << o))
+        return addr
+
+    def _fresh_block(self, order: int) -> int:
+        """A never-used max-order block from the bump pointer, for a page allocation of
+        ``order`` (``on_fresh`` hears of it); OutOfMemory when the node has none left."""
+        addr = self._bump
+        if addr + (PAGE_SIZE << MAX_ORDER) > self.base + self.size:
+            raise OutOfMemory(f"node {self.node}: no free block of order {order}")
+        self._bump = addr + (PAGE_SIZE << MAX_ORDER)
+        if self.on_fresh is not None:
+            self.on_fresh(addr, PAGE_SIZE << MAX_ORDER)
         return addr
 
     def alloc_pages(self, order: int = 0) -> int:
@@ -156,13 +168,7 @@ class FrameAllocator:
             if len(got) >= want:
                 break
         if not got:
-            block = self._bump
-            if block + (PAGE_SIZE << MAX_ORDER) > self.base + self.size:
-                raise OutOfMemory(f"node {self.node}: no free block of order 0")
-            self._bump += PAGE_SIZE << MAX_ORDER
-            if self.on_fresh is not None:
-                self.on_fresh(block, PAGE_SIZE << MAX_ORDER)
-            self._carve(block, MAX_ORDER, want, got)
+            self._carve(self._fresh_block(0), MAX_ORDER, want, got)
         got.reverse()  # pop() from the end hands them out in order
         pcp.extend(got)
 
@@ -255,7 +261,7 @@ class FrameAllocator:
 
     def free_pages_block(self, addr: int, order: int | None = None) -> None:
         """Return a block from ``alloc_pages``; merges with free buddies."""
-        got = self._allocated.pop(addr >> PAGE_SHIFT, None) if not addr & (PAGE_SIZE - 1) else None
+        got = self._allocated.pop(_key(addr), None)
         if got is None or got < 0:
             raise ValueError(f"node {self.node}: {addr:#x} is not an allocated block")
         if order is not None and order != got:
@@ -273,8 +279,8 @@ class FrameAllocator:
         Used when a large folio is split: each base page is then freed on its own. Returns
         the order the block had.
         """
-        pfn = addr >> PAGE_SHIFT
-        order = self._allocated.get(pfn) if not addr & (PAGE_SIZE - 1) else None
+        pfn = _key(addr)
+        order = self._allocated.get(pfn)
         if order is None or order < 0:
             raise ValueError(f"node {self.node}: {addr:#x} is not an allocated block")
         del self._allocated[pfn]
@@ -309,7 +315,7 @@ class FrameAllocator:
         return addr
 
     def free_contig(self, addr: int) -> None:
-        got = self._allocated.pop(addr >> PAGE_SHIFT, None) if not addr & (PAGE_SIZE - 1) else None
+        got = self._allocated.pop(_key(addr), None)
         if got is None or got >= 0:
             raise ValueError(f"{addr:#x} is not a contiguous allocation")
         npages = -got
