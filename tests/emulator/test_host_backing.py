@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from emulator.host_backing import PREFAULTER, Prefaulter, anon_chunk
+from emulator.host_backing import (
+    MADV_POPULATE_WRITE,
+    POPULATE_STEP,
+    PREFAULTER,
+    Prefaulter,
+    anon_chunk,
+)
 from emulator.memory import PhysicalMemory
 
 CHUNK = 1 << 20
@@ -25,6 +31,43 @@ def test_populate_keeps_contents_written_before_and_during() -> None:
         assert not pf.enabled  # unsupported host: disabled, writers fault pages themselves
     else:
         assert pf.populated_bytes == c.size
+
+
+def test_populate_goes_one_huge_page_per_call() -> None:
+    """Each madvise call covers at most POPULATE_STEP bytes (it holds the mmap lock, which
+    the emulator's own mmap/munmap wait for), and the calls cover the job exactly once."""
+    pf = Prefaulter()
+    calls: list[tuple[int, int, int]] = []
+
+    def madvise(addr: int, n: int, advice: int) -> int:
+        calls.append((addr, n, advice))
+        return 0
+
+    pf._madvise, pf.enabled = madvise, True
+    c = anon_chunk(5 * POPULATE_STEP + 4096)
+    pf.submit(c)
+    assert pf.wait_idle(30)
+    base = c.ctypes.data
+    assert [a - base for a, _, _ in calls] == [i * POPULATE_STEP for i in range(6)]
+    assert [n for _, n, _ in calls] == [POPULATE_STEP] * 5 + [4096]
+    assert {adv for _, _, adv in calls} == {MADV_POPULATE_WRITE}
+    assert pf.populated_bytes == c.size
+
+
+def test_populate_failure_stops_and_disables() -> None:
+    """A failing call (a host kernel without MADV_POPULATE_WRITE) ends the job there and
+    turns the prefaulter off: the writer faults pages in itself."""
+    pf = Prefaulter()
+    calls: list[int] = []
+
+    def madvise(addr: int, n: int, advice: int) -> int:
+        calls.append(n)
+        return -1 if len(calls) == 2 else 0
+
+    pf._madvise, pf.enabled = madvise, True
+    pf.submit(anon_chunk(4 * POPULATE_STEP))
+    assert pf.wait_idle(30)
+    assert len(calls) == 2 and not pf.enabled and pf.populated_bytes == POPULATE_STEP
 
 
 def test_disabled_prefaulter_does_nothing() -> None:
