@@ -180,6 +180,23 @@ class RamRegion:
         for idx, coff, length, pos in self._spans(offset, n):
             self._chunk(idx)[coff : coff + length] = data[pos : pos + length]
 
+    def write_words(self, offset: int, words: list[int]) -> None:
+        """``write(offset, np.array(words, "<u4").view(np.uint8))`` of 32-bit values: inside
+        one chunk they are packed straight into it (no array built, converted and copied)."""
+        count = len(words)
+        cs = self.chunk_size
+        idx, coff = divmod(offset, cs)
+        if count and coff + 4 * count <= cs:
+            c = self._chunks.get(idx)
+            if c is None:
+                c = self._chunk(idx)
+            fmt = _WORDS.get(count)
+            if fmt is None:
+                fmt = _WORDS[count] = struct.Struct(f"<{count}I")
+            fmt.pack_into(c, coff, *words)  # type: ignore[arg-type]
+            return
+        self.write(offset, np.array(words, "<u4").view(np.uint8))
+
     def fill(self, offset: int, n: int, value: int) -> None:
         for idx, coff, length, _ in self._spans(offset, n):
             if value == 0 and idx not in self._chunks:
@@ -309,6 +326,16 @@ class AddressSpace:
         pieces = list(self._ram_pieces(addr, arr.size, "write"))  # check all before writing
         for reg, off, length, pos in pieces:
             reg.write(off, arr[pos : pos + length])
+
+    def write_words(self, addr: int, words: list[int]) -> None:
+        """Store 32-bit values (each taken modulo 2**32) little-endian at ``addr``: the
+        inverse of ``read_words`` (a driver filling a descriptor ring slot)."""
+        words = [w & 0xFFFF_FFFF for w in words]
+        r = self.find(addr)
+        if type(r) is RamRegion and addr + 4 * len(words) <= r.base + r.size:
+            r.write_words(addr - r.base, words)
+            return
+        self.write(addr, np.array(words, "<u4").view(np.uint8))
 
     def fill(self, addr: int, n: int, value: int = 0) -> None:
         for reg, off, length, _ in list(self._ram_pieces(addr, n, "write")):

@@ -12,10 +12,6 @@ Port-only diagnostics detect the late completion of a descriptor freed by
 
 from __future__ import annotations
 
-import struct
-
-import numpy as np
-
 from drivers.dmaengine.costs import charge_op
 from drivers.dmaengine.dma_mapping import dma_alloc_coherent, dma_free_coherent
 from drivers.dmaengine.dmaengine import DmaengineTxResult
@@ -125,16 +121,6 @@ def pt_stop_queue(cmd_q: PtCmdQueue) -> None:
     pt_iowrite32(cmd_q.pt, cmd_q.qcontrol & ~CMD_Q_RUN, cmd_q.reg_control + CMD_Q_CONTROL_BASE)
 
 
-_DESC_DWORDS = struct.Struct("<8I")  # the 32 B passthru descriptor, compiled once
-
-
-def _pack_desc(dws: list[int]) -> np.ndarray:
-    """The descriptor's dwords as little-endian bytes (``struct.pack``: no numpy dtype
-    parsing for 32 bytes; the 8-dword layout's Struct is compiled once)."""
-    packer = _DESC_DWORDS if len(dws) == 8 else struct.Struct(f"<{len(dws)}I")
-    return np.frombuffer(packer.pack(*[d & 0xFFFF_FFFF for d in dws]), np.uint8)
-
-
 def pt_core_execute_cmd(desc: list[int], cmd_q: PtCmdQueue) -> int:
     """``pt_core_execute_cmd``: SOC -> IOC, copy the 32 B descriptor into the ring slot,
     advance ``qidx``, TAIL_LO <- ring + qidx * 32, CONTROL <- qcontrol | RUN."""
@@ -148,7 +134,7 @@ def pt_core_execute_cmd(desc: list[int], cmd_q: PtCmdQueue) -> int:
     try:
         q_desc = cmd_q.qbase + cmd_q.qidx * Q_DESC_SIZE
         # Copy 32-byte command descriptor to hw queue.
-        pt.kernel.mem.write(q_desc, _pack_desc(desc))
+        pt.kernel.mem.write_words(q_desc, desc)  # the dwords, little-endian
         cmd_q.qidx = (cmd_q.qidx + 1) % CMD_Q_LEN
         # wmb(): the ring write above is visible before the doorbell (program order here).
         tail = lower_32_bits(cmd_q.qdma_tail + cmd_q.qidx * Q_DESC_SIZE)

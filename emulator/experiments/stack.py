@@ -90,8 +90,9 @@ class Workload:
         return PAGE_SIZE << self.order
 
     def pages(self) -> list[int]:
+        """The start address of every folio (the program's ``pages`` array)."""
         step = self.folio_bytes
-        return [self.addr + i * step for i in range(self.nbytes // step)]
+        return list(range(self.addr, self.addr + self.nbytes // step * step, step))
 
 
 def populate_workload(

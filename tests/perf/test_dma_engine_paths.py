@@ -167,3 +167,28 @@ def test_plan_reservations_equal_reserve_path() -> None:
         assert [(b, e) for _, b, e in plan.reserved] == [
             (b, r.busy_until) for b, r in zip(before, res, strict=True)]
         assert plan.end >= end
+
+
+def test_write_words_equals_write_of_the_u32_array() -> None:
+    """``write_words`` (struct pack into one chunk) against ``write`` of the words as a
+    ``<u4`` array: values wider than 32 bits taken modulo 2**32, chunk and region
+    boundaries, untouched chunks, the empty list."""
+    def build() -> PhysicalMemory:
+        mem = PhysicalMemory()
+        mem.add(RamRegion("n0", 0, 1 << 20, 0, chunk_size=1 << 12))
+        mem.add(RamRegion("n1", 1 << 20, 1 << 20, 1, chunk_size=1 << 12))
+        return mem
+
+    fast, ref = build(), build()
+    rng = random.Random(9)
+    for _ in range(3000):
+        count = rng.choice([0, 1, 2, 8, 8, 8, 20])
+        a = rng.choice([rng.randrange(0, (2 << 20) - 4 * count),
+                        (1 << 12) * rng.randrange(1, 500) - rng.randrange(0, 40),
+                        (1 << 20) - rng.randrange(1, 4 * count + 2)])
+        words = [rng.randrange(0, 1 << 40) for _ in range(count)]
+        fast.write_words(a, words)
+        ref.write(a, np.array([w & 0xFFFF_FFFF for w in words], "<u4").view(np.uint8))
+        lo = max(0, a - 8)
+        assert np.array_equal(fast.read(lo, 4 * count + 16), ref.read(lo, 4 * count + 16))
+    assert np.array_equal(fast.read(0, 2 << 20), ref.read(0, 2 << 20))
