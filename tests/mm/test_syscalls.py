@@ -29,6 +29,23 @@ def test_status_codes_per_page() -> None:
     assert mm.folio_at(r.addr).nid == 0  # type: ignore[union-attr]
 
 
+def test_status_array_shorter_than_pages_faults_after_the_last_slot() -> None:
+    """The pages migrate; status is stored up to the end of the user's array, then the
+    store faults (-EFAULT), for a list and for any other mutable sequence alike."""
+    import array
+
+    for make in (list, lambda xs: array.array("i", xs)):
+        env = make_env()
+        r = populate(env, 6, node=1)
+        pages = [r.addr + i * 4096 for i in range(6)]
+        status = make([-999] * 4)
+        rc = env.call(env.sys.move_pages, r.task.pid, pages, [0] * 6, status, MPOL_MF_MOVE)
+        assert rc == -EFAULT
+        assert list(status) == [0, 0, 0, 0]
+        assert r.task.mm is not None
+        assert all(r.task.mm.folio_at(p).nid == 0 for p in pages)  # type: ignore[union-attr]
+
+
 def test_query_mode() -> None:
     env = make_env()
     r = populate(env, 2, node=1)
