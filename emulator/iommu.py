@@ -27,6 +27,7 @@ from .frame_allocator import PAGE_SHIFT, PAGE_SIZE
 IOMMU_MODES = ("off", "passthrough", "translated")
 IOVA_BASE = 0x1_0000_0000  # IOVAs handed out from 4 GiB up (DMA_BIT_MASK(48) devices)
 _STEP2 = np.arange(0, 2 << 16, 2, dtype=np.int64)  # entry steps of a contiguous run (256 MiB)
+IOVA_TABLE_INITIAL = 1 << 16  # entries (4 KiB IOVA pages) of a new domain's page table
 _VECTOR_PAGES = 24  # translations longer than this many pages take the array path (measured
 # crossover: the page loop costs ~0.7 us a page, the array walk ~17 us whatever the length;
 # up to this length the entries are checked as Python ints, no numpy call)
@@ -71,7 +72,7 @@ class IovaPageTable:
 
     IOVAs are handed out upwards from ``IOVA_BASE``, so the table is an int64 array indexed
     by ``page - IOVA_BASE page`` (0 = unmapped, else ``(phys_page << 1 | writable) + 1``),
-    grown by doubling; a whole mapping, unmapping or translation of a long range is one
+    grown fourfold; a whole mapping, unmapping or translation of a long range is one
     numpy operation instead of a dict entry (and two objects) per 4 KiB page. Pages below
     the base (never handed out by ``Iommu.map``) live in a small dict. Change it only
     through ``Iommu`` (map/unmap), which bumps ``Iommu.generation`` for the devices that
@@ -82,7 +83,10 @@ class IovaPageTable:
 
     def __init__(self, base_page: int = IOVA_BASE >> PAGE_SHIFT) -> None:
         self.base = base_page
-        self.table = np.zeros(1 << 12, np.int64)
+        # 256 MiB of IOVA before the first growth. The zeros cost no host memory until
+        # written (calloc maps them lazily); a growth does, and its mmap waits while the
+        # prefault thread holds the mmap lock (up to 10 ms each were seen mid-migration).
+        self.table = np.zeros(IOVA_TABLE_INITIAL, np.int64)
         self.low: dict[int, tuple[int, bool]] = {}
 
     def get(self, page: int, default: tuple[int, bool] | None = None) -> tuple[int, bool] | None:
@@ -113,12 +117,12 @@ class IovaPageTable:
             t[i : i + npages] = np.arange(phys_page << 1, (phys_page + npages) << 1, 2) + w
 
     def reserve(self, n: int) -> np.ndarray:
-        """The array, grown by doubling (zero filled) to at least ``n`` entries."""
+        """The array, grown fourfold (zero filled) until it has at least ``n`` entries."""
         t = self.table
         if n > len(t):
             size = len(t)
             while size < n:
-                size *= 2
+                size *= 4
             grown = np.zeros(size, np.int64)
             grown[: len(t)] = t
             self.table = t = grown

@@ -44,3 +44,20 @@ def test_passthrough_is_identity_and_bus_errors_are_checked_first(platform: Plat
     assert not platform.mem.read(a, 64).any()
     with pytest.raises(ValueError):
         Iommu("bogus")
+
+
+def test_iova_table_grows_fourfold_and_keeps_its_entries() -> None:
+    """A range that runs past the table's end grows it (x4, zero filled): entries mapped
+    before stay, the new ones translate, the pages between stay unmapped."""
+    from emulator.iommu import IOVA_TABLE_INITIAL, IovaPageTable
+
+    t = IovaPageTable(base_page=100)
+    t.set_range(100, 7, 3, writable=True)
+    t.set_range(100 + IOVA_TABLE_INITIAL - 1, 50, 2, writable=False)  # straddles the end
+    assert len(t.table) == 4 * IOVA_TABLE_INITIAL
+    assert [t.get(100 + k) for k in range(4)] == [(7, True), (8, True), (9, True), None]
+    assert t.get(100 + IOVA_TABLE_INITIAL - 1) == (50, False)
+    assert t.get(100 + IOVA_TABLE_INITIAL) == (51, False)
+    assert t.get(100 + IOVA_TABLE_INITIAL + 1) is None
+    t.set_range(100 + 20 * IOVA_TABLE_INITIAL, 1, 1, writable=True)  # several steps at once
+    assert len(t.table) == 64 * IOVA_TABLE_INITIAL and t.get(100) == (7, True)
