@@ -519,7 +519,8 @@ class Simulator:
                 glet = nxt.glet
                 if glet is not None and not nxt.finished and nxt is not proc:
                     self._seq = seq = self._seq + 1
-                    _heapreplace(heap, (target, 0, seq, None, self._wake, (proc, None)))
+                    own: _Entry = (target, 0, seq, None, self._wake, (proc, None))
+                    _heapreplace(heap, own)
                     self.now = entry[0]
                     self.events_processed += 1
                     self._handoffs += 1
