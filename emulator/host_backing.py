@@ -113,5 +113,43 @@ class Prefaulter:
         self._pending = 0
 
 
+# glibc's mallopt parameters (malloc.h) and the values set (see ``tune_malloc``).
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+MALLOC_TUNING = {
+    M_MMAP_THRESHOLD: 32 << 20,  # glibc's largest: blocks below it come from the heap
+    M_TOP_PAD: 64 << 20,  # the heap grows (brk) in 64 MiB steps, committed only when used
+    M_TRIM_THRESHOLD: 256 << 20,  # and gives memory back only when this much is free on top
+}
+
+
+def tune_malloc() -> bool:
+    """Keep glibc malloc off the mmap lock: True when set.
+
+    By default glibc serves blocks from 128 KiB up (a list of a batch's folios, a numpy
+    array) with a fresh mmap, faulted in page by page and unmapped on free, and grows its
+    heap in 128 KiB brk steps. Each of those calls takes the mmap lock, and waits while the
+    prefault thread populates a huge page (milliseconds each in a VM); the fresh pages
+    fault again every time. With the heap serving blocks up to 32 MiB and growing in large
+    steps, freed memory is reused as it is: the 4 KiB target scenario took 1-7% less wall
+    time. Host bookkeeping only; glibc only; skipped when the environment already tunes
+    malloc (MALLOC_*_ or GLIBC_TUNABLES) or sets DCBM_EMU_MALLOC_TUNING=0.
+    """
+    env = os.environ
+    if env.get("DCBM_EMU_MALLOC_TUNING", "1") == "0" or "GLIBC_TUNABLES" in env or any(
+        k.startswith("MALLOC_") and k.endswith("_") for k in env
+    ):
+        return False
+    try:
+        if not os.confstr("CS_GNU_LIBC_VERSION"):
+            return False
+        mallopt = ctypes.CDLL(None).mallopt
+    except (ValueError, OSError, AttributeError):  # not glibc
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return all(mallopt(param, value) == 1 for param, value in MALLOC_TUNING.items())
+
+
 PREFAULTER = Prefaulter(enabled=os.environ.get("DCBM_EMU_PREFAULT", "1") != "0")
 os.register_at_fork(after_in_child=PREFAULTER._after_fork_in_child)
+MALLOC_TUNED = tune_malloc()
