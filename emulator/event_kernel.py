@@ -35,23 +35,21 @@ class SimulationError(RuntimeError):
 
 
 class Event:
-    """One scheduled callback; ``cancel()`` leaves it in the heap but makes it a no-op."""
+    """One scheduled callback; ``cancel()`` leaves it in the heap but makes it a no-op.
 
-    __slots__ = ("args", "callback", "cancelled", "priority", "seq", "time")
+    The handle does not keep the callback's arguments (the heap entry does, until the event
+    runs): callers keep their handle in the very object they pass (a DMA job's ``event``),
+    and a handle holding its arguments would make that a reference cycle, left per
+    descriptor for the cyclic collector.
+    """
 
-    def __init__(
-        self,
-        time: int,
-        priority: int,
-        seq: int,
-        callback: Callable[..., Any],
-        args: tuple[Any, ...],
-    ) -> None:
+    __slots__ = ("callback", "cancelled", "priority", "seq", "time")
+
+    def __init__(self, time: int, priority: int, seq: int, callback: Callable[..., Any]) -> None:
         self.time = time
         self.priority = priority
         self.seq = seq
         self.callback = callback
-        self.args = args
         self.cancelled = False
 
     def cancel(self) -> None:
@@ -187,7 +185,7 @@ class Simulator:
             raise SimulationError(f"cannot schedule at {time} ps, now is {self.now} ps")
         self._seq = seq = self._seq + 1
         t = int(time)
-        ev = Event(t, priority, seq, callback, args)
+        ev = Event(t, priority, seq, callback)
         _heappush(self._heap, (t, priority, seq, ev, callback, args))
         return ev
 

@@ -44,9 +44,10 @@ def test_event_order_is_time_priority_sequence() -> None:
     expected = [k for _, _, _, k in sorted(
         (e.time, e.priority, e.seq, k) for k, e in enumerate(events) if k not in cancelled)]
     assert ran == expected
+    index = {id(e): k for k, e in enumerate(events)}
     ref = [e for e in events if not e.cancelled]
     heapq.heapify(ref)  # Event.__lt__ still defines the same order
-    assert [heapq.heappop(ref).args[0] for _ in range(len(ref))] == expected
+    assert [index[id(heapq.heappop(ref))] for _ in range(len(ref))] == expected
 
 
 def test_sleep_fast_forward_matches_scheduled_wakeups() -> None:
@@ -305,3 +306,28 @@ def test_llc_single_page_path_equals_page_loop() -> None:
     for k, lru in enumerate(llc.lru):  # every LRU entry owned by its CCD, within capacity
         assert len(lru) <= llc.capacity_pages
         assert all(llc.owner[p] == k for p in lru)
+
+
+def test_an_event_handle_kept_in_its_argument_is_no_cycle() -> None:
+    """A DMA job keeps its pending event (to cancel it) and is that event's argument: once
+    the event has run and the job is dropped, reference counting frees it at once (the
+    handle holds no arguments), with the cyclic collector off."""
+    import gc
+    import weakref
+
+    class Job:
+        event: object = None
+
+    gc_was = gc.isenabled()
+    gc.disable()
+    try:
+        sim = Simulator(0)
+        job = Job()
+        job.event = sim.schedule(5 * NS, lambda j: None, job)
+        gone = weakref.ref(job)
+        del job
+        sim.run()
+        assert gone() is None
+    finally:
+        if gc_was:
+            gc.enable()
