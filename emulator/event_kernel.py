@@ -498,12 +498,14 @@ class Simulator:
         until = self._until
         if until is None or target <= until:
             heap = self._heap
-            while heap:
+            # Nothing live due by ``target``: the clock jumps. A cancelled event due first
+            # is dropped on the way (the loop would skip it); one due later is left.
+            while heap and heap[0][0] <= target:
                 ev = heap[0][3]
                 if ev is None or not ev.cancelled:
-                    break
+                    break  # a live event is due first: this process cannot jump
                 _heappop(heap)
-            if not heap or heap[0][0] > target:
+            else:
                 self.now = target
                 self.fast_forwards += 1
                 return
