@@ -111,12 +111,18 @@ def test_sg_cursors_equal_entries(made: bool) -> None:
     assert walked == list(range(9))
 
 
-def test_read_words_equals_read_viewed_as_u32() -> None:
-    """``read_words`` (struct unpack from one chunk) against ``read(...).view("<u4")``:
-    touched and untouched chunks, chunk and region boundaries, through a DmaPort too."""
+def _two_nodes() -> PhysicalMemory:
+    """Two 1 MiB nodes of 4 KiB chunks, back to back (chunk and region boundaries)."""
     mem = PhysicalMemory()
     mem.add(RamRegion("n0", 0, 1 << 20, 0, chunk_size=1 << 12))
     mem.add(RamRegion("n1", 1 << 20, 1 << 20, 1, chunk_size=1 << 12))
+    return mem
+
+
+def test_read_words_equals_read_viewed_as_u32() -> None:
+    """``read_words`` (struct unpack from one chunk) against ``read(...).view("<u4")``:
+    touched and untouched chunks, chunk and region boundaries, through a DmaPort too."""
+    mem = _two_nodes()
     rng = random.Random(8)
     for _ in range(200):
         a = rng.randrange(0, (2 << 20) - 64)
@@ -173,13 +179,7 @@ def test_write_words_equals_write_of_the_u32_array() -> None:
     """``write_words`` (struct pack into one chunk) against ``write`` of the words as a
     ``<u4`` array: values wider than 32 bits taken modulo 2**32, chunk and region
     boundaries, untouched chunks, the empty list."""
-    def build() -> PhysicalMemory:
-        mem = PhysicalMemory()
-        mem.add(RamRegion("n0", 0, 1 << 20, 0, chunk_size=1 << 12))
-        mem.add(RamRegion("n1", 1 << 20, 1 << 20, 1, chunk_size=1 << 12))
-        return mem
-
-    fast, ref = build(), build()
+    fast, ref = _two_nodes(), _two_nodes()
     rng = random.Random(9)
     for _ in range(3000):
         count = rng.choice([0, 1, 2, 8, 8, 8, 20])
