@@ -209,15 +209,19 @@ def check_calls(flavour: str, calls: list[tuple[str, dict[str, Any]]]) -> None:
             for s in status:
                 assert s == UNSET or s in (0, 1) or s in STATUS_ERRNOS, f"status {s}"
             if rc == 0 and c["nodes"] is not None:
-                # A page reported on a node is on it, as of its last such report: a page
-                # named twice for two nodes moves twice, in page order (the groups migrate
-                # in order and a page is queued once at a time), so an earlier report is
-                # stale, as in the kernel.
-                last = {addr: s for addr, s in zip(pages, status, strict=False) if s in (0, 1)}
-                for addr, s in last.items():
-                    mmst = (caller if c["pid"] == "self" else w.a).mm
+                # A folio reported on a node is on it, as of its last such report: a folio
+                # named twice (by any of its addresses) for two nodes moves twice, in page
+                # order (the groups migrate in order and a folio is queued once at a time),
+                # so an earlier report is stale, as in the kernel.
+                task = {"a": w.a, "b": w.b, "self": caller}.get(c["pid"])  # whose pages
+                mmst = task.mm if task is not None else None
+                last: dict[int, tuple[Any, int]] = {}
+                for addr, s in zip(pages, status, strict=False):
                     f = mmst.folio_at(addr) if mmst is not None else None
-                    assert f is None or f.nid == s
+                    if s in (0, 1) and f is not None:
+                        last[id(f)] = (f, s)
+                for f, s in last.values():
+                    assert f.nid == s
         else:
             rc = w.m.call(lambda c=c, caller=caller: sysc.migrate_pages(
                 pid_of(w, c["pid"]), c["maxnode"], c["old"], c["new"], caller=caller))
@@ -248,10 +252,17 @@ CALLS = st.lists(st.one_of(st.tuples(st.just("move"), move_calls()),
 
 @FUZZ
 @given(st.sampled_from(["generic", "latest"]), CALLS)
-# One page named three times, for node 0 twice and then node 1 (found by the long run): it
-# moves to 0, is busy (queued) the second time, then moves to 1.
+# One page named three times (the last time by another address in it), for node 0 twice and
+# then node 1 (found by the long run): it moves to 0, is busy (queued) the second time, then
+# moves to 1.
 @example("generic", [("move", {"caller": "root", "pid": "a", "nodes": [0, 0, 1],
                                "pages": [("private", 0)] * 3, "status_len": 3, "flags": 2})])
+@example("generic", [("move", {"caller": "root", "pid": "a", "nodes": [0, 0, 1],
+                               "pages": [("private", 0), ("private", 0), ("private", 1)],
+                               "status_len": 3, "flags": 2})])
+# Another process's page (b's, by root): the check looks in b's page table, not a's.
+@example("generic", [("move", {"caller": "root", "pid": "b", "nodes": [0],
+                               "pages": [("private", 0)], "status_len": 1, "flags": 4})])
 def test_random_syscall_arguments_never_corrupt_state(
         flavour: str, calls: list[tuple[str, dict[str, Any]]]) -> None:
     check_calls(flavour, calls)
