@@ -22,7 +22,7 @@ from emulator.frame_allocator import PAGE_SHIFT, PAGE_SIZE
 
 from . import cost
 from .errno import EACCES, EBUSY, EFAULT, EINVAL, ENODEV, ENOENT, EPERM, ESRCH
-from .folio import Folio
+from .folio import Folio, PG_lru
 from .migrate import MigrateCore, MigrationTargetControl
 from .migrate_mode import MIGRATE_SYNC, MR_SYSCALL
 from .mm import MAX_NUMNODES, NUMA_NO_NODE, VM_IO, VM_PFNMAP, Mm, MmStruct, Task
@@ -94,8 +94,11 @@ class MmSyscalls:
         mm = self.mm
         if folio.hugetlb:
             return mm.isolate_hugetlb(folio, pagelist)
-        if not mm.folio_isolate_lru(folio):
+        # mm.folio_isolate_lru(folio), inlined (once per page): off the LRU, one reference
+        if not folio.flags & PG_lru:
             return False
+        folio.flags &= ~PG_lru
+        folio.refcount += 1
         pagelist.append(folio)
         mm.nr_isolated[folio.nid] += 1 << folio.order
         return True
@@ -110,7 +113,9 @@ class MmSyscalls:
         if acc is None:
             acc = cost.charges(self.kernel)
         acc["follow_page"] += 1
-        vma = mm.find_vma(addr)
+        vma = mm._vma_hint  # mm.find_vma(addr), its hint hit inlined (once per page)
+        if vma is None or not vma.start <= addr < vma.end:
+            vma = mm.find_vma(addr)
         if vma is None or vma.flags & (VM_IO | VM_PFNMAP):  # !vma_migratable(vma)
             return -EFAULT
         pte = mm.ptes.get(addr >> PAGE_SHIFT)  # follow_page: the PTE, else a PMD mapping
