@@ -9,6 +9,10 @@ are present), so it is safe while the emulator writes the same chunk, and ctypes
 the GIL around it, so the emulator's own thread runs on while the host kernel populates the
 chunk on another core. Simulated results are untouched: this is host bookkeeping only.
 Set ``DCBM_EMU_PREFAULT=0`` to turn it off.
+
+The populate call holds the process's mmap lock, so the emulator's own thread should map
+and unmap little meanwhile: glibc malloc is tuned at import to serve and keep large blocks
+from its heap (``tune_malloc``; ``DCBM_EMU_MALLOC_TUNING=0`` turns it off).
 """
 
 from __future__ import annotations
@@ -88,8 +92,9 @@ class Prefaulter:
             if self.enabled:
                 # One call per huge page, not one per job: the call holds the mmap lock
                 # (read) throughout, and the emulator's own mmap/munmap/brk (Python's arenas,
-                # a new chunk) wait for it as writers: 20 ms stalls were measured with
-                # 32 MiB calls, a few microseconds with 2 MiB ones.
+                # a new chunk) wait for it as writers: 20-30 ms stalls were traced with
+                # 32 MiB calls; a 2 MiB call takes a millisecond or so (more while the host
+                # itself first backs the memory).
                 base, size = chunk.ctypes.data, chunk.size
                 for off in range(0, size, POPULATE_STEP):
                     rc = madvise(base + off, min(POPULATE_STEP, size - off), MADV_POPULATE_WRITE)
@@ -130,8 +135,8 @@ def tune_malloc() -> bool:
     heap in 128 KiB brk steps. Each of those calls takes the mmap lock, and waits while the
     prefault thread populates a huge page (milliseconds each in a VM); the fresh pages
     fault again every time. With the heap serving blocks up to 32 MiB and growing in large
-    steps, freed memory is reused as it is: the 4 KiB target scenario took 1-7% less wall
-    time. Host bookkeeping only; glibc only; skipped when the environment already tunes
+    steps, freed memory is reused as it is: the 4 KiB target scenario took about 2% less
+    wall time (1-7% in paired runs). Host bookkeeping only; glibc only; skipped when the environment already tunes
     malloc (MALLOC_*_ or GLIBC_TUNABLES) or sets DCBM_EMU_MALLOC_TUNING=0.
     """
     env = os.environ
