@@ -136,8 +136,9 @@ def tune_malloc() -> bool:
     prefault thread populates a huge page (milliseconds each in a VM); the fresh pages
     fault again every time. With the heap serving blocks up to 32 MiB and growing in large
     steps, freed memory is reused as it is: the 4 KiB target scenario took about 2% less
-    wall time (1-7% in paired runs). Host bookkeeping only; glibc only; skipped when the environment already tunes
-    malloc (MALLOC_*_ or GLIBC_TUNABLES) or sets DCBM_EMU_MALLOC_TUNING=0.
+    wall time (1-7% in paired runs). Host bookkeeping only; glibc only; skipped when the
+    environment already tunes malloc (MALLOC_*_ or GLIBC_TUNABLES) or sets
+    DCBM_EMU_MALLOC_TUNING=0.
     """
     env = os.environ
     if env.get("DCBM_EMU_MALLOC_TUNING", "1") == "0" or "GLIBC_TUNABLES" in env or any(
