@@ -261,8 +261,7 @@ class FrameAllocator:
 
     def free_pages_block(self, addr: int, order: int | None = None) -> None:
         """Return a block from ``alloc_pages``; merges with free buddies."""
-        # _key(addr), inlined (once per freed page of every migration)
-        got = self._allocated.pop(addr >> PAGE_SHIFT if not addr & (PAGE_SIZE - 1) else -1, None)
+        got = self._allocated.pop(_key(addr), None)
         if got is None or got < 0:
             raise ValueError(f"node {self.node}: {addr:#x} is not an allocated block")
         if order is not None and order != got:

@@ -22,7 +22,7 @@ from emulator.frame_allocator import PAGE_SHIFT, PAGE_SIZE
 
 from . import cost
 from .errno import EACCES, EBUSY, EFAULT, EINVAL, ENODEV, ENOENT, EPERM, ESRCH
-from .folio import Folio, PG_lru
+from .folio import Folio
 from .migrate import MigrateCore, MigrationTargetControl
 from .migrate_mode import MIGRATE_SYNC, MR_SYSCALL
 from .mm import MAX_NUMNODES, NUMA_NO_NODE, VM_IO, VM_PFNMAP, Mm, MmStruct, Task
@@ -94,11 +94,8 @@ class MmSyscalls:
         mm = self.mm
         if folio.hugetlb:
             return mm.isolate_hugetlb(folio, pagelist)
-        # mm.folio_isolate_lru(folio), inlined (once per page): off the LRU, one reference
-        if not folio.flags & PG_lru:
+        if not mm.folio_isolate_lru(folio):
             return False
-        folio.flags &= ~PG_lru
-        folio.refcount += 1
         pagelist.append(folio)
         mm.nr_isolated[folio.nid] += 1 << folio.order
         return True
@@ -113,9 +110,7 @@ class MmSyscalls:
         if acc is None:
             acc = cost.charges(self.kernel)
         acc["follow_page"] += 1
-        vma = mm._vma_hint  # mm.find_vma(addr), its hint hit inlined (once per page)
-        if vma is None or not vma.start <= addr < vma.end:
-            vma = mm.find_vma(addr)
+        vma = mm.find_vma(addr)
         if vma is None or vma.flags & (VM_IO | VM_PFNMAP):  # !vma_migratable(vma)
             return -EFAULT
         pte = mm.ptes.get(addr >> PAGE_SHIFT)  # follow_page: the PTE, else a PMD mapping
@@ -144,14 +139,11 @@ class MmSyscalls:
 
     def _store_status(self, status: MutableSequence[int], start: int, value: int, nr: int) -> int:
         cost.op(self.kernel, "store_status", nr)
-        # put_user per page, up to the first that faults (the end of the user's array)
-        ok = max(0, min(nr, len(status) - start))
-        if type(status) is list:  # one slice store (a whole batch: 262144 pages per GiB)
-            status[start : start + ok] = [value] * ok
-        else:
-            for k in range(start, start + ok):
-                status[k] = value
-        return -EFAULT if ok < nr else 0
+        for k in range(start, start + nr):
+            if k >= len(status):
+                return -EFAULT
+            status[k] = value
+        return 0
 
     def _move_and_store(
         self, node: int, pagelist: list[Folio], status: MutableSequence[int], start: int,
