@@ -19,9 +19,17 @@ import numpy as np
 
 from .host_backing import PREFAULTER, anon_chunk
 
-_WORDS: dict[int, struct.Struct] = {}  # word count -> "<{count}I" (read_words)
+_WORDS: dict[int, struct.Struct] = {}  # word count -> "<{count}I" (read_words, write_words)
 PREFAULT_WINDOW_MAX = 32 << 20  # bytes faulted in ahead of a stream of fresh allocations
 DEFAULT_CHUNK = 64 << 20  # 64 MiB: 32 x 2 MiB huge pages per chunk
+
+
+def _words(count: int) -> struct.Struct:
+    """The compiled layout of ``count`` little-endian 32-bit words (built once per count)."""
+    fmt = _WORDS.get(count)
+    if fmt is None:
+        fmt = _WORDS[count] = struct.Struct(f"<{count}I")
+    return fmt
 
 
 class BusError(Exception):
@@ -161,10 +169,7 @@ class RamRegion:
             c = self._chunks.get(idx)
             if c is None:
                 return [0] * count
-            fmt = _WORDS.get(count)
-            if fmt is None:
-                fmt = _WORDS[count] = struct.Struct(f"<{count}I")
-            return list(fmt.unpack_from(c, coff))  # type: ignore[arg-type]
+            return list(_words(count).unpack_from(c, coff))  # type: ignore[arg-type]
         return self.read(offset, 4 * count).view("<u4").tolist()
 
     def write(self, offset: int, data: np.ndarray) -> None:
@@ -190,10 +195,7 @@ class RamRegion:
             c = self._chunks.get(idx)
             if c is None:
                 c = self._chunk(idx)
-            fmt = _WORDS.get(count)
-            if fmt is None:
-                fmt = _WORDS[count] = struct.Struct(f"<{count}I")
-            fmt.pack_into(c, coff, *words)  # type: ignore[arg-type]
+            _words(count).pack_into(c, coff, *words)  # type: ignore[arg-type]
             return
         self.write(offset, np.array(words, "<u4").view(np.uint8))
 
