@@ -14,12 +14,13 @@ STAMP := $(VENV)/.installed
 # like any other nonzero status (a run that tests nothing is a bug).
 PYTEST_ARGS ?= -n 2 -q
 
-.PHONY: setup venv-python iverilog test run bench lint regress regs clean help
+.PHONY: setup venv-python iverilog accel accel-deps test run bench lint regress regs clean help
 
 help:
 	@echo "make run      set up, then run the main job on its built-in defaults"
 	@echo "make test     set up, then run the whole test suite"
 	@echo "make bench    emulator speed and memory against the host's limits"
+	@echo "make accel    compile the emulator's hot modules with mypyc (run, test, bench do it)"
 	@echo "make lint     ruff + mypy"
 	@echo "make regress  the long regressions (slow tests)"
 	@echo "make regs     regenerate the register-map artefacts from the SystemRDL source"
@@ -64,16 +65,37 @@ iverilog:
 	  fi; \
 	fi
 
-test: setup
-	$(PY) -m pytest $(PYTEST_ARGS) -m "not slow"
+# The compiled build of the hot modules (emulator/accel.py, mypyc): made again only when one
+# of their sources changed. mypyc needs a C compiler and the Python headers, from apt.
+accel: setup accel-deps
+	$(VENV)/bin/dcbm-emu accel build
 
-regress: setup
-	$(PY) -m pytest $(PYTEST_ARGS) -m slow
+accel-deps:
+	@if ! command -v gcc >/dev/null 2>&1 || \
+	    ! $(PY) -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))'; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing gcc and the Python headers with apt-get (for make accel)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc python3-dev >/dev/null; \
+	  else \
+	    echo "gcc or the Python headers are missing: sudo apt-get install -y gcc python3-dev" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
 
-run: setup
+# The suite runs twice: on the Python sources (everything, cocotb benches included), then on
+# the compiled build (DCBM_EMU_ACCEL=1 fails if it is not current), so both are what is tested.
+test: setup accel
+	DCBM_EMU_ACCEL=0 $(PY) -m pytest $(PYTEST_ARGS) -m "not slow"
+	DCBM_EMU_ACCEL=1 $(PY) -m pytest $(PYTEST_ARGS) -m "not slow and not cocotb" --ignore=tests/cocotb
+
+regress: setup accel
+	DCBM_EMU_ACCEL=0 $(PY) -m pytest $(PYTEST_ARGS) -m slow
+	DCBM_EMU_ACCEL=1 $(PY) -m pytest $(PYTEST_ARGS) -m "slow and not cocotb" --ignore=tests/cocotb
+
+run: setup accel
 	$(VENV)/bin/dcbm-emu
 
-bench: setup
+bench: setup accel
 	$(VENV)/bin/dcbm-emu bench
 
 lint: setup

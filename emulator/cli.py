@@ -36,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # a command not built yet
         module.register(sub)
+    from emulator import accel
+
+    accel.register(sub)
     return parser
 
 

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 from greenlet import GreenletExit, greenlet
 
+from .errors import SimulationError
+
 _heappush = heapq.heappush
 _heappop = heapq.heappop
 _heapreplace = heapq.heapreplace
@@ -28,10 +30,6 @@ NS = 1_000
 US = 1_000_000
 MS = 1_000_000_000
 S = 1_000_000_000_000
-
-
-class SimulationError(RuntimeError):
-    """Misuse of the event kernel (blocking outside a process, time running backwards...)."""
 
 
 class Event:
@@ -359,7 +357,9 @@ class Simulator:
         finally:
             # The process that gave control back: ``proc``, or the last of the processes it
             # handed the CPU to (``_switch_out``), whichever switched out or ended.
-            back = self._current
+            # ``self.current``, not ``self._current``: mypy narrowed the attribute to ``proc``
+            # above, and mypyc would check that type (it may be None by now).
+            back = self.current
             self._current = prev
         if back is None:
             return
@@ -407,8 +407,12 @@ class Simulator:
                 if own is not None:
                     _heappush(heap, own)
                 return main.switch()
-            if own is not None and own < entry:  # (time, priority, seq): seqs never tie
+            # (time, priority, seq): seqs never tie. A flag, not ``entry is own`` below: mypyc
+            # keeps fixed-length tuples unboxed, so a tuple's identity does not survive.
+            mine = False
+            if own is not None and own < entry:
                 entry = own
+                mine = True
             if until is not None and entry[0] > until:
                 if own is not None:
                     _heappush(heap, own)
@@ -445,7 +449,7 @@ class Simulator:
                 continue
             if own is None:
                 _heappop(heap)
-            elif entry is own:
+            elif mine:
                 own = None  # the next event is this process's own wake-up: never posted
             else:
                 _heapreplace(heap, own)  # = heappop (entry) then heappush (own)

@@ -183,7 +183,8 @@ class Iommu:
         # fault injection): a device may keep a translation while this is unchanged and
         # nothing is armed (an IOTLB entry, invalidated by every page-table update).
         self.generation = 0
-        self.mode = mode
+        self._set_mode(mode)  # not ``self.mode = mode``: a mypyc-compiled setter called
+        # from __init__ loses the ValueError it raises (SystemError instead)
         self.domains: dict[str, IommuDomain] = {}
         self.injected: list[InjectedIommuFault] = []  # armed faults (fault injection)
 
@@ -194,6 +195,9 @@ class Iommu:
 
     @mode.setter
     def mode(self, mode: str) -> None:
+        self._set_mode(mode)
+
+    def _set_mode(self, mode: str) -> None:
         if mode not in IOMMU_MODES:
             raise ValueError(f"IOMMU mode {mode!r} not in {IOMMU_MODES}")
         self._mode = mode

@@ -7,3 +7,6 @@
   ``timing``, ``faults``, ``observe`` are its parts);
 - ``rtl/``: the Verilog twin.
 """
+
+# The engine's modules may be served compiled: install that finder first (emulator.accel).
+import emulator as _emulator  # noqa: F401

@@ -16,6 +16,13 @@ RESPONSES = ("SLVERR", "DECERR", "HANG")
 AXI_RESP = {"OKAY": 0, "SLVERR": 2, "DECERR": 3}  # RRESP/BRESP encodings
 
 
+class SoftwareViolation(AssertionError):
+    """Software broke a ring rule (TAIL past HEAD) while ``assert_sw_violations`` is on.
+
+    Defined here, not in ``ptdma_engine`` (which re-exports it): mypyc, which compiles the
+    engine (``emulator.accel``), cannot compile subclasses of builtin exceptions."""
+
+
 @dataclass
 class Fault:
     """One armed fault: side, response, how many more accesses it hits, address window."""

@@ -35,7 +35,7 @@ from emulator.iommu import IommuFault
 from emulator.memory import BusError
 from emulator.numa_timing import BandwidthResource
 from hdl_model import descriptor as D
-from hdl_model.faults import AXI_RESP, Fault, FaultInjector
+from hdl_model.faults import AXI_RESP, Fault, FaultInjector, SoftwareViolation
 from hdl_model.generated.regmap import ENUMS, REG_BY_NAME, REGISTERS
 from hdl_model.observe import EngineCounters, Trace, VcdRecorder
 from hdl_model.registers import RegisterFile
@@ -149,10 +149,6 @@ RESP_CODE = {
 }
 
 
-class SoftwareViolation(AssertionError):
-    """Software broke a ring rule (TAIL past HEAD) while ``assert_sw_violations`` is on."""
-
-
 @dataclass(frozen=True, kw_only=True)
 class PciDeviceInfo:
     """What a driver may read of an engine, like its PCI config space."""
@@ -185,14 +181,19 @@ class _Job:
 
     fetch_ps = 0
     dws: list[int] | None = None
-    src = dst = length = 0
-    src_node = dst_node = 0
-    ioc = soc = False
+    src = 0
+    dst = 0
+    length = 0
+    src_node = 0
+    dst_node = 0
+    ioc = False
+    soc = False
     plan: StreamPlan | None = None
     n_write = 0  # lines that will be written
     n_read = 0  # lines that will be read
     copied = 0  # lines already written to memory
-    bytes_read = bytes_written = 0
+    bytes_read = 0
+    bytes_written = 0
     outcome = ""  # done | error | abort | hang
     code = 0
     side = 0
@@ -275,16 +276,14 @@ class PtdmaEngine:
         }
         self.regs = RegisterFile(REGISTERS, build)
         self._v = self.regs.values  # hot-path alias of the register storage
-        # The bus calls the window's handler: mmio_read/mmio_write below, bound straight to
-        # the register file (what they call), one call less per MMIO access.
-        self.mmio_read = self.regs.read  # type: ignore[method-assign]
-        self.mmio_write = self.regs.write  # type: ignore[method-assign]
         self._install_hooks()
         self._reset_state()
         bar_size = platform.preset.topology.mmio_window
         bar_base = platform.engine_mmio_base(index)
         self.vector = platform.irq.allocate_vector(self.name)
-        self.region = platform.bus.map(bar_base, bar_size, self, self.name)
+        # The window's handler is the register file itself (its mmio_read/mmio_write): one
+        # call less per MMIO access than going through the engine's methods below.
+        self.region = platform.bus.map(bar_base, bar_size, self.regs, self.name)
         self.pci = PciDeviceInfo(
             name=self.name,
             bar_base=bar_base,
@@ -667,8 +666,8 @@ class PtdmaEngine:
             node, pieces = self.port.resolve_node(addr, n, write)  # resolve + node_of
         except IommuFault as e:
             return -1, e.iova, None
-        except BusError as e:
-            return -1, e.addr, None
+        except BusError as be:  # not ``e``: one name, one type (mypyc checks it)
+            return -1, be.addr, None
         return node, -1, pieces
 
     def _addr_ok(self, job: _Job) -> Callable[[int, int, int], bool]:

@@ -35,6 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emulator import accel
+
 GIB = 1 << 30
 MIB = 1 << 20
 PAGE = 4096
@@ -374,6 +376,7 @@ def child_main(argv: list[str]) -> int:
     """Entry point of a scenario subprocess: run one task, print its result as JSON."""
     spec = json.loads(argv[0])
     result = CHILD_TASKS[spec["task"]](*spec.get("args", []))
+    result["model_code"] = accel.STATUS  # compiled build or Python sources (emulator.accel)
     sys.stdout.flush()
     print(RESULT_TAG + json.dumps(result), flush=True)
     return 0
@@ -675,11 +678,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         sweep["estimate_one_core_s"] = estimate_sweep(cfg, mig, HUGE_TARGET_SCENARIO)
     res["sweep"] = sweep
     res["bench_wall_s"] = time.perf_counter() - t_start
+    # What the emulator ran as, in the migration children (each imports emulator afresh).
+    codes = {r.get("model_code", accel.STATUS) for r in mig.values()} or {accel.STATUS}
+    res["model_code"] = "; ".join(sorted(codes))
     rows = build_rows(res, quick)
     res["rows"] = [asdict(r) for r in rows]
     title = ("dcbm-emu bench" + (" --quick" if quick else "")
              + f": wall-clock speed and memory vs. the host (Python {res['python']}, "
-             f"{res['cpus']} CPUs, bench {res['bench_wall_s']:.0f} s)")
+             f"{res['cpus']} CPUs, bench {res['bench_wall_s']:.0f} s; model code: "
+             f"{res['model_code']})")
     print_rows(rows, title)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2))

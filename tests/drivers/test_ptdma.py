@@ -64,6 +64,7 @@ def record(s: Stack | Platform, base: int) -> list[tuple[str, int, int]]:
     return log
 
 
+@pytest.mark.pure_python
 @pytest.mark.parametrize("iommu", ["off", "translated"])
 def test_pt_core_init_sequence_on_the_bus(iommu: str) -> None:
     p = Platform(seed=1, iommu_mode=iommu)

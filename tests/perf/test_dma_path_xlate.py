@@ -24,7 +24,7 @@ from emulator.dma_port import DmaPort
 from emulator.event_kernel import NS
 from emulator.frame_allocator import PAGE_SHIFT, PAGE_SIZE
 from emulator.iommu import Iommu, IommuFault
-from emulator.memory import AddressSpace, BusError, RamRegion
+from emulator.memory import AddressSpace, BusError, PhysicalMemory, RamRegion
 from emulator.platform import Platform
 from hdl_model import descriptor as D
 from hdl_model.ptdma_engine import attach_ptdma
@@ -59,7 +59,7 @@ def test_generation_moves_with_every_change() -> None:
     """Anything that can change a translation bumps ``Iommu.generation``; a port has no
     stamp while a fault is armed."""
     iommu = Iommu("translated")
-    port = DmaPort(_space_with_nodes(), iommu, "dev", 0)  # type: ignore[arg-type]
+    port = DmaPort(_space_with_nodes(), iommu, "dev", 0)
     seen = [iommu.generation]
 
     def moved() -> None:
@@ -91,9 +91,9 @@ def test_generation_moves_with_every_change() -> None:
     assert port.mem.generation != g
 
 
-def _space_with_nodes() -> AddressSpace:
-    mem = AddressSpace()
-    mem.add(RamRegion("n0", 0, 1 << 30, 0, chunk_size=1 << 20))
+def _space_with_nodes() -> PhysicalMemory:
+    mem = PhysicalMemory()
+    mem.add_node(0, 1 << 30, chunk_size=1 << 20)
     return mem
 
 
@@ -169,6 +169,7 @@ def _ring_run(reuse: bool, change: str, at_ns: int, monkeypatch: pytest.MonkeyPa
         }
 
 
+@pytest.mark.pure_python
 @pytest.mark.parametrize(
     "change", ["none", "unmap_dst", "unmap_src", "inject_src", "inject_dst", "unmap_ring",
                "map_other"])

@@ -250,6 +250,7 @@ def check_sequence(seq: list[tuple[Any, ...]], detailed: bool) -> None:
 
 @FUZZ
 @given(st.lists(actions(), min_size=1, max_size=25), st.booleans())
+@pytest.mark.pure_python
 def test_random_mmio_and_descriptors_stay_inside_the_device(
         seq: list[tuple[Any, ...]], detailed: bool) -> None:
     check_sequence(seq, detailed)
@@ -258,6 +259,7 @@ def test_random_mmio_and_descriptors_stay_inside_the_device(
 @pytest.mark.slow
 @FUZZ_SLOW
 @given(st.lists(actions(), min_size=1, max_size=60), st.booleans())
+@pytest.mark.pure_python
 def test_random_mmio_and_descriptors_stay_inside_the_device_long(
         seq: list[tuple[Any, ...]], detailed: bool) -> None:
     check_sequence(seq, detailed)
@@ -414,6 +416,7 @@ def dst_in_buffer(rig: Rig, iova: int, n: int) -> bool:
 
 @FUZZ
 @given(single())
+@pytest.mark.pure_python
 def test_every_bad_descriptor_is_reported_as_the_register_map_says(
         case: tuple[list[Any], int, tuple[str, str, int] | None, bool]) -> None:
     check_single(*case)
@@ -422,6 +425,7 @@ def test_every_bad_descriptor_is_reported_as_the_register_map_says(
 @pytest.mark.slow
 @FUZZ_SLOW
 @given(single())
+@pytest.mark.pure_python
 def test_every_bad_descriptor_is_reported_as_the_register_map_says_long(
         case: tuple[list[Any], int, tuple[str, str, int] | None, bool]) -> None:
     check_single(*case)
