@@ -12,6 +12,8 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from emulator import accel
+
 COMMAND_MODULES = ("reproduce", "sweep", "trace", "faults", "bench", "demo")
 DEFAULT_COMMAND = "reproduce"
 
@@ -36,8 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue  # a command not built yet
         module.register(sub)
-    from emulator import accel
-
     accel.register(sub)
     return parser
 
@@ -49,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args_list = [DEFAULT_COMMAND, *args_list]
     args = parser.parse_args(args_list)
     func: Command | None = getattr(args, "func", None)
+    note = accel.notice()
+    if note is not None and args.command != "accel":
+        print(note, file=sys.stderr)
     if func is None:
         parser.print_help()
         return 2

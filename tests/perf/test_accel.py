@@ -109,3 +109,23 @@ def test_compiled_build_gives_the_golden_fingerprint() -> None:
                           timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "all identical"
+
+
+def test_the_cli_says_when_a_build_exists_but_is_not_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "manifest.json"
+    monkeypatch.setattr(accel, "MANIFEST", manifest)
+    monkeypatch.setattr(accel, "ACTIVE", False)
+    monkeypatch.setattr(accel, "STATUS", "Python sources: the compiled build is stale: x.py "
+                        "changed since it was compiled (make accel)")
+    monkeypatch.setenv(accel.ENV, "auto")
+    assert accel.notice() is None  # never built: nothing to say
+    manifest.write_text("{}")
+    assert accel.notice() == ("dcbm-emu: running the Python sources: the compiled build is "
+                              "stale: x.py changed since it was compiled (make accel)")
+    monkeypatch.setenv(accel.ENV, "0")
+    assert accel.notice() is None  # asked for
+    monkeypatch.setenv(accel.ENV, "auto")
+    monkeypatch.setattr(accel, "ACTIVE", True)
+    assert accel.notice() is None
