@@ -20,6 +20,9 @@ class DmaPort:
         self.iommu = iommu
         self.device = device
         self.node = node
+        # False: ``stamp`` is always None, so the device translates every access (no IOTLB):
+        # the reference its reuse of translations is tested against.
+        self.reuse_translations = True
 
     def resolve(self, addr: int, size: int, write: bool) -> list[tuple[int, int]]:
         """Physical pieces of a device access; raises IommuFault or BusError, moves nothing."""
@@ -48,7 +51,7 @@ class DmaPort:
         """The IOMMU and address-map generations: pieces from ``resolve`` stay exact while
         this is unchanged (an IOTLB entry); None while IOMMU faults are armed, because then
         every translation must be made (an armed fault fires on the next ones)."""
-        if self.iommu.injected:
+        if self.iommu.injected or not self.reuse_translations:
             return None
         return (self.iommu.generation, self.mem.generation)
 

@@ -98,90 +98,84 @@ def _space_with_nodes() -> PhysicalMemory:
 
 
 # ----------------------------------------------------------------------------- engine reuse
-def _ring_run(reuse: bool, change: str, at_ns: int, monkeypatch: pytest.MonkeyPatch
-              ) -> dict[str, Any]:
+def _ring_run(reuse: bool, change: str, at_ns: int) -> dict[str, Any]:
     """Eight descriptors over scattered and contiguous translated pages; ``change`` happens
     at ``at_ns``. Returns everything the run left behind."""
-    with monkeypatch.context() as m:
-        if not reuse:
-            m.setattr(DmaPort, "stamp", lambda self: None)  # translate every access
-        p = Platform("zen3-epyc-2s", seed=3, iommu_mode="translated")
-        eng = attach_ptdma(p, 1, trace=True)[0]
-        dev = eng.pci.dma_name
-        rng = random.Random(7)
-        ring = p.alloc_pages(0, 0)
-        src_pages = [p.alloc_pages(rng.randrange(2), 0) for _ in range(32)]
-        rng.shuffle(src_pages)
-        dst = p.alloc_pages(1, 5)
-        for k, a in enumerate(src_pages):
-            p.mem.write(a, np.full(PAGE_SIZE, k + 1, np.uint8))
-        p.mem.write(dst, np.full(32 * PAGE_SIZE, 0xEE, np.uint8))
-        ring_iova = p.iommu.map(dev, ring, PAGE_SIZE)
-        s_iova = p.iommu.map(dev, src_pages[0], PAGE_SIZE, writable=False)
-        for a in src_pages[1:16]:  # scattered: one piece per page
-            p.iommu.map(dev, a, PAGE_SIZE, writable=False)
-        contiguous = p.alloc_pages(0, 4)
-        p.mem.write(contiguous, np.arange(16 * PAGE_SIZE, dtype=np.uint32).view(np.uint8)[
-            : 16 * PAGE_SIZE])
-        c_iova = p.iommu.map(dev, contiguous, 16 * PAGE_SIZE, writable=False)
-        d_iova = p.iommu.map(dev, dst, 32 * PAGE_SIZE)
-        sw = PtSoftware(p, eng.pci, ring_addr=ring_iova)
-        sw.init()
-        n = 8
-        for k in range(n):  # 4 pages each: scattered sources, then the contiguous run
-            src = s_iova + 4 * k * PAGE_SIZE if k < 4 else c_iova + 4 * (k - 4) * PAGE_SIZE
-            p.mem.write(ring + 32 * k,
-                        D.memcpy_descriptor(src, d_iova + 4 * k * PAGE_SIZE,
-                                            4 * PAGE_SIZE).pack())
-        armed: list[Any] = []
+    p = Platform("zen3-epyc-2s", seed=3, iommu_mode="translated")
+    eng = attach_ptdma(p, 1, trace=True)[0]
+    eng.port.reuse_translations = reuse  # False: translate every access
+    dev = eng.pci.dma_name
+    rng = random.Random(7)
+    ring = p.alloc_pages(0, 0)
+    src_pages = [p.alloc_pages(rng.randrange(2), 0) for _ in range(32)]
+    rng.shuffle(src_pages)
+    dst = p.alloc_pages(1, 5)
+    for k, a in enumerate(src_pages):
+        p.mem.write(a, np.full(PAGE_SIZE, k + 1, np.uint8))
+    p.mem.write(dst, np.full(32 * PAGE_SIZE, 0xEE, np.uint8))
+    ring_iova = p.iommu.map(dev, ring, PAGE_SIZE)
+    s_iova = p.iommu.map(dev, src_pages[0], PAGE_SIZE, writable=False)
+    for a in src_pages[1:16]:  # scattered: one piece per page
+        p.iommu.map(dev, a, PAGE_SIZE, writable=False)
+    contiguous = p.alloc_pages(0, 4)
+    p.mem.write(contiguous, np.arange(16 * PAGE_SIZE, dtype=np.uint32).view(np.uint8)[
+        : 16 * PAGE_SIZE])
+    c_iova = p.iommu.map(dev, contiguous, 16 * PAGE_SIZE, writable=False)
+    d_iova = p.iommu.map(dev, dst, 32 * PAGE_SIZE)
+    sw = PtSoftware(p, eng.pci, ring_addr=ring_iova)
+    sw.init()
+    n = 8
+    for k in range(n):  # 4 pages each: scattered sources, then the contiguous run
+        src = s_iova + 4 * k * PAGE_SIZE if k < 4 else c_iova + 4 * (k - 4) * PAGE_SIZE
+        p.mem.write(ring + 32 * k,
+                    D.memcpy_descriptor(src, d_iova + 4 * k * PAGE_SIZE,
+                                        4 * PAGE_SIZE).pack())
+    armed: list[Any] = []
 
-        def act() -> None:
-            if change == "unmap_dst":
-                p.iommu.unmap(dev, d_iova + 13 * PAGE_SIZE, 2 * PAGE_SIZE)
-            elif change == "unmap_src":
-                p.iommu.unmap(dev, c_iova + 6 * PAGE_SIZE, PAGE_SIZE)
-            elif change == "inject_src":
-                armed.append(p.iommu.inject_fault(contiguous + 9 * PAGE_SIZE, count=1))
-            elif change == "inject_dst":
-                armed.append(p.iommu.inject_fault(dst + 21 * PAGE_SIZE, write=True, count=2))
-            elif change == "unmap_ring":
-                p.iommu.unmap(dev, ring_iova, PAGE_SIZE)
-            elif change == "map_other":
-                p.iommu.map(dev, p.alloc_pages(0, 0), PAGE_SIZE)
+    def act() -> None:
+        if change == "unmap_dst":
+            p.iommu.unmap(dev, d_iova + 13 * PAGE_SIZE, 2 * PAGE_SIZE)
+        elif change == "unmap_src":
+            p.iommu.unmap(dev, c_iova + 6 * PAGE_SIZE, PAGE_SIZE)
+        elif change == "inject_src":
+            armed.append(p.iommu.inject_fault(contiguous + 9 * PAGE_SIZE, count=1))
+        elif change == "inject_dst":
+            armed.append(p.iommu.inject_fault(dst + 21 * PAGE_SIZE, write=True, count=2))
+        elif change == "unmap_ring":
+            p.iommu.unmap(dev, ring_iova, PAGE_SIZE)
+        elif change == "map_other":
+            p.iommu.map(dev, p.alloc_pages(0, 0), PAGE_SIZE)
 
-        p.sim.schedule_at(at_ns * NS, act)
-        sw.qidx = n
-        sw.qwr(R.CMD_Q_INT_ENABLE_BASE, 3)
-        sw.doorbell()
-        sw.start()
-        p.run()
-        assert eng.trace is not None
-        return {
-            "now": p.sim.now,
-            "dst": p.mem.read(dst, 32 * PAGE_SIZE).tobytes(),
-            "counters": vars(eng.counters).copy(),
-            "regs": [sw.qrd(off) for off in (R.CMD_Q_STATUS_BASE, R.CMD_Q_HEAD_LO_BASE,
-                                             R.CMD_Q_INTERRUPT_STATUS_BASE)],
-            "trace": [(e.time, e.event, sorted(e.details.items())) for e in eng.trace.events],
-            "faults": p.iommu.domain(dev).faults,
-            "fired": [(f.hits, f.count, list(f.fired)) for f in armed],
-            "irqs": list(sw.irqs),
-        }
+    p.sim.schedule_at(at_ns * NS, act)
+    sw.qidx = n
+    sw.qwr(R.CMD_Q_INT_ENABLE_BASE, 3)
+    sw.doorbell()
+    sw.start()
+    p.run()
+    assert eng.trace is not None
+    return {
+        "now": p.sim.now,
+        "dst": p.mem.read(dst, 32 * PAGE_SIZE).tobytes(),
+        "counters": vars(eng.counters).copy(),
+        "regs": [sw.qrd(off) for off in (R.CMD_Q_STATUS_BASE, R.CMD_Q_HEAD_LO_BASE,
+                                         R.CMD_Q_INTERRUPT_STATUS_BASE)],
+        "trace": [(e.time, e.event, sorted(e.details.items())) for e in eng.trace.events],
+        "faults": p.iommu.domain(dev).faults,
+        "fired": [(f.hits, f.count, list(f.fired)) for f in armed],
+        "irqs": list(sw.irqs),
+    }
 
 
-@pytest.mark.pure_python
 @pytest.mark.parametrize(
     "change", ["none", "unmap_dst", "unmap_src", "inject_src", "inject_dst", "unmap_ring",
                "map_other"])
-def test_translation_reuse_equals_translating_every_access(
-    change: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_translation_reuse_equals_translating_every_access(change: str) -> None:
     """The same run with and without reuse, the change landing before, during and after
     each part of the stream: same memory, registers, trace, faults and times."""
     for at_ns in (0, 150, 400, 900, 1500, 2500, 4000, 6000, 8000, 10000, 10500, 11000, 12000,
                   12500, 14000, 30000):
-        fast = _ring_run(True, change, at_ns, monkeypatch)
-        slow = _ring_run(False, change, at_ns, monkeypatch)
+        fast = _ring_run(True, change, at_ns)
+        slow = _ring_run(False, change, at_ns)
         assert fast == slow, (change, at_ns)
 
 
