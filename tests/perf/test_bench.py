@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from emulator import accel
 from emulator.cli import main
 from emulator.experiments import bench
 
@@ -45,6 +46,9 @@ def test_bench_quick_reports_every_figure(tmp_path: Path) -> None:
     assert any("2 MiB, DCBM v3 x16, IOMMU translated: wall" in n for n in names)
     assert sum("4 KiB pages/s" in n for n in names) == len(bench.PAGES_TARGET_SCENARIOS)
     assert sum("peak RSS" in n for n in names) == len(bench.MIGRATIONS)
+    # what the children ran as (the compiled build or the sources) is this process's choice
+    assert res["model_code"] == accel.STATUS
+    assert all(m["model_code"] == accel.STATUS for m in res["migrations"].values())
 
 
 def test_sweep_fit_is_linear_in_total() -> None:
