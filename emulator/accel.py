@@ -188,7 +188,8 @@ def build(force: bool = False) -> int:
         if manifest.get("mypy") == _mypy_version():
             print(f"accel: up to date ({why})")
             return 0
-    if shutil.which(sysconfig.get_config_var("CC").split()[0] or "cc") is None:
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None:
         raise AccelError("no C compiler: install gcc (apt-get install -y gcc python3-dev)")
     if not Path(sysconfig.get_paths()["include"], "Python.h").exists():
         raise AccelError("no Python.h: install the Python headers (apt-get install -y python3-dev)")
