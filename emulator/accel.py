@@ -169,13 +169,16 @@ def install() -> None:
 
 
 # mypycify in a child process: setuptools' build_ext into our own folders, not in place
-# (compiled modules next to their sources would shadow them even when stale).
+# (compiled modules next to their sources would shadow them even when stale). multi_file:
+# one C file per module, which gcc compiles in 29 s instead of 44 s for the single file,
+# with the same speed (4 KiB target, alternating A/B runs).
 _SETUP = """
 import sys
 from setuptools import setup
 from mypyc.build import mypycify
 paths, target = sys.argv[1].split(","), sys.argv[2]
-setup(name="dcbm_emu_accel", ext_modules=mypycify(paths, opt_level="3", target_dir=target),
+setup(name="dcbm_emu_accel",
+      ext_modules=mypycify(paths, opt_level="3", target_dir=target, multi_file=True),
       script_args=sys.argv[3:])
 """
 
@@ -203,7 +206,7 @@ def build(force: bool = False) -> int:
     tmp.mkdir(parents=True)
     paths = ",".join(str(p.relative_to(ROOT)) for p in sources.values())
     print(f"accel: compiling {len(MODULES)} modules with mypyc {_mypy_version()} "
-          "(about a minute)", flush=True)
+          "(under a minute)", flush=True)
     cmd = [sys.executable, "-c", _SETUP, paths, str(tmp / "c"), "build_ext",
            "--build-lib", str(lib), "--build-temp", str(tmp / "o")]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
