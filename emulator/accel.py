@@ -68,6 +68,14 @@ class AccelError(RuntimeError):
     """DCBM_EMU_ACCEL=1 but the compiled build is missing or stale, or a build failed."""
 
 
+def _mode() -> str:
+    """``DCBM_EMU_ACCEL`` as "off" (0), "required" (1) or "auto" (unset, anything else)."""
+    value = os.environ.get(ENV, "auto").strip().lower()
+    if value in ("0", "off", "no", "false"):
+        return "off"
+    return "required" if value in ("1", "on", "yes", "true") else "auto"
+
+
 def _source(module: str, root: Path = ROOT) -> Path:
     return root / (module.replace(".", "/") + ".py")
 
@@ -89,34 +97,40 @@ def _mypy_version() -> str:
     return str(__version__)
 
 
-def check(root: Path = ROOT, build_dir: Path = BUILD_DIR) -> tuple[bool, str]:
-    """(current, why): is the build in ``build_dir`` usable for the sources under ``root``
-    and this Python?"""
+def _current(root: Path, build_dir: Path) -> tuple[dict[str, Any] | None, str]:
+    """(the build's manifest, or None when the build is not usable; why)."""
     try:
-        manifest = json.loads((build_dir / MANIFEST.name).read_text())
+        manifest: dict[str, Any] = json.loads((build_dir / MANIFEST.name).read_text())
     except (OSError, ValueError):
-        return False, "not built (make accel)"
+        return None, "not built (make accel)"
     if manifest.get("interpreter") != _interpreter():
-        return False, "built by another Python (make accel)"
+        return None, "built by another Python (make accel)"
     files = manifest.get("modules", {})
     if sorted(files) != sorted(MODULES):
-        return False, "built for another module list (make accel)"
+        return None, "built for another module list (make accel)"
     for module in MODULES:
         src = _source(module, root)
         if not src.exists() or _digest(src) != files[module]["sha256"]:
             rel = src.relative_to(root)
-            return False, f"stale: {rel} changed since it was compiled (make accel)"
+            return None, f"stale: {rel} changed since it was compiled (make accel)"
         if not (build_dir / files[module]["ext"]).exists():
-            return False, f"incomplete: {files[module]['ext']} is missing (make accel)"
+            return None, f"incomplete: {files[module]['ext']} is missing (make accel)"
     if not (build_dir / manifest["shared"]).exists():
-        return False, f"incomplete: {manifest['shared']} is missing (make accel)"
-    return True, f"compiled with mypyc {manifest.get('mypy', '?')} ({len(MODULES)} modules)"
+        return None, f"incomplete: {manifest['shared']} is missing (make accel)"
+    return manifest, f"compiled with mypyc {manifest.get('mypy', '?')} ({len(MODULES)} modules)"
+
+
+def check(root: Path = ROOT, build_dir: Path = BUILD_DIR) -> tuple[bool, str]:
+    """(current, why): is the build in ``build_dir`` usable for the sources under ``root``
+    and this Python?"""
+    manifest, why = _current(root, build_dir)
+    return manifest is not None, why
 
 
 def notice() -> str | None:
     """What the CLI says on stderr when a build exists but is not used (stale, or made by
     another Python): the run is correct but slower, and ``make accel`` fixes it."""
-    if ACTIVE or os.environ.get(ENV, "auto").strip().lower() in ("0", "off", "no", "false"):
+    if ACTIVE or _mode() == "off":
         return None
     if not MANIFEST.exists():
         return None
@@ -146,20 +160,19 @@ def install() -> None:
     if _installed:
         return
     _installed = True
-    mode = os.environ.get(ENV, "auto").strip().lower()
-    if mode in ("0", "off", "no", "false"):
+    mode = _mode()
+    if mode == "off":
         STATUS = f"Python sources ({ENV}=0)"
         return
-    ok, why = check()
+    manifest, why = _current(ROOT, BUILD_DIR)
     early = [m for m in MODULES if m in sys.modules]
-    if ok and early:
-        ok, why = False, f"{early[0]} was imported before emulator.accel.install()"
-    if not ok:
+    if manifest is not None and early:
+        manifest, why = None, f"{early[0]} was imported before emulator.accel.install()"
+    if manifest is None:
         STATUS = f"Python sources: the compiled build is {why}"
-        if mode in ("1", "on", "yes", "true"):
+        if mode == "required":
             raise AccelError(f"{ENV}=1 but the compiled build is {why}")
         return
-    manifest = json.loads(MANIFEST.read_text())
     files = {m: BUILD_DIR / manifest["modules"][m]["ext"] for m in MODULES}
     shared = manifest["shared"]
     files[Path(shared).name[: -len(EXT_SUFFIX)]] = BUILD_DIR / shared
@@ -185,12 +198,10 @@ setup(name="dcbm_emu_accel",
 
 def build(force: bool = False) -> int:
     """Compile MODULES into ``build/accel`` unless the build there is current; 0 on success."""
-    ok, why = check()
-    if ok and not force:
-        manifest = json.loads(MANIFEST.read_text())
-        if manifest.get("mypy") == _mypy_version():
-            print(f"accel: up to date ({why})")
-            return 0
+    manifest, why = _current(ROOT, BUILD_DIR)
+    if manifest is not None and not force and manifest.get("mypy") == _mypy_version():
+        print(f"accel: up to date ({why})")
+        return 0
     cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(cc) is None:
         raise AccelError("no C compiler: install gcc (apt-get install -y gcc python3-dev)")

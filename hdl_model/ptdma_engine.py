@@ -281,9 +281,7 @@ class PtdmaEngine:
         bar_size = platform.preset.topology.mmio_window
         bar_base = platform.engine_mmio_base(index)
         self.vector = platform.irq.allocate_vector(self.name)
-        # The window's handler is the register file itself (its mmio_read/mmio_write): one
-        # call less per MMIO access than going through the engine's methods below.
-        self.region = platform.bus.map(bar_base, bar_size, self.regs, self.name)
+        self.region = platform.bus.map(bar_base, bar_size, self, self.name)
         self.pci = PciDeviceInfo(
             name=self.name,
             bar_base=bar_base,

@@ -134,17 +134,6 @@ class RegisterFile:
         lanes = ((1 << (8 * size)) - 1) << shift
         self.write32(base, (value << shift) & lanes, lanes)
 
-    # The bus's MMIO handler interface (``emulator.memory.MmioHandler``): an engine maps its
-    # register file as its MMIO window. (Methods, not ``mmio_read = read``: mypyc compiles
-    # no aliases in class bodies.)
-    def mmio_read(self, offset: int, size: int) -> int:
-        """A CPU load from the window: ``read``."""
-        return self.read(offset, size)
-
-    def mmio_write(self, offset: int, size: int, value: int) -> None:
-        """A CPU store to the window: ``write``."""
-        self.write(offset, size, value)
-
     def dump(self) -> dict[str, int]:
         """Every register's stored value by name (hardware view, for comparisons)."""
         return {r.name: self.values[off] for off, r in self.defs.items()}
